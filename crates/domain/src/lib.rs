@@ -1,0 +1,24 @@
+//! Tessera's domain: the types and rules of clinical outcome registries.
+//!
+//! Everything here is pure: no file, network or database access, no web or SQL types. Values are
+//! *parsed, not validated*: once a string has become an [`NhsNumber`] or a [`ValidRecord`], no
+//! other code needs to check it again. Callers that need "today" pass it in, so rules about the
+//! future stay testable.
+
+#![forbid(unsafe_code)]
+
+pub mod dictionary;
+pub mod ids;
+pub mod nhs;
+pub mod organisation;
+pub mod patient;
+pub mod problem;
+pub mod record;
+
+pub use dictionary::{CodeList, Dictionary, DictionaryError, Field, FieldKind, Form, RequiredIf};
+pub use ids::{FieldName, FormName, RegistryId};
+pub use nhs::{NhsNumber, NhsNumberError};
+pub use organisation::{OdsCode, Organisation, OrganisationKind};
+pub use patient::{Consent, Identifiers, Patient, PatientInput, Postcode, Sex};
+pub use problem::{FieldProblem, Problems};
+pub use record::{RecordInput, ValidRecord, Value};
