@@ -243,6 +243,13 @@ impl PatientInput<'_> {
     /// kept: the registry records the patient anonymously. Problem reasons never repeat an
     /// identifier's value.
     pub fn parse(&self, consent_required: bool, today: Date) -> Result<Patient, Problems> {
+        let consent = Consent::parse(self.consent).ok();
+        self.parse_as(!consent_required || consent == Some(Consent::Given), today)
+    }
+
+    /// Parses the input, keeping identifiers exactly when `identifiable` (storage uses this to
+    /// rebuild a patient whose identifiers it has, or deliberately does not have).
+    pub fn parse_as(&self, identifiable: bool, today: Date) -> Result<Patient, Problems> {
         let mut problems = Problems::new();
         let consent = Consent::parse(self.consent).map_err(|e| problems.push("consent", e)).ok();
         let sex = Sex::parse(self.sex).map_err(|e| problems.push("sex", e)).ok();
@@ -267,7 +274,6 @@ impl PatientInput<'_> {
             }
         };
 
-        let identifiable = !consent_required || consent == Some(Consent::Given);
         let identifiers = if identifiable { self.parse_identifiers(today, &mut problems) } else { None };
         if let (Some(ids), Some(Some(death))) = (&identifiers, date_of_death) {
             if death < ids.date_of_birth {

@@ -1,0 +1,256 @@
+//! Records and their revisions, and implanted components.
+
+use sqlx::Row;
+use tessera_domain::{OdsCode, ValidRecord};
+use time::{Date, OffsetDateTime};
+use uuid::Uuid;
+
+use crate::{Result, Store, StoreError, now, on_db};
+
+/// A record ready to be written as its first revision. Only a [`ValidRecord`] can make one.
+#[derive(Debug, Clone)]
+pub struct NewRecord {
+    pub(crate) id: Uuid,
+    pub(crate) patient_id: Uuid,
+    pub(crate) organisation: String,
+    pub(crate) form: String,
+    pub(crate) dictionary_version: i32,
+    pub(crate) data: String,
+}
+
+/// Encodes a record's values as a JSON object of canonical texts, in field order.
+pub(crate) fn encode_values(record: &ValidRecord) -> String {
+    let map: serde_json::Map<String, serde_json::Value> = record
+        .values()
+        .iter()
+        .map(|(field, value)| (field.to_string(), serde_json::Value::String(value.canonical())))
+        .collect();
+    serde_json::Value::Object(map).to_string()
+}
+
+impl NewRecord {
+    /// A new record of `patient_id` at `organisation`, validated under `dictionary_version`.
+    pub fn new(patient_id: Uuid, organisation: &OdsCode, record: &ValidRecord, dictionary_version: u32) -> Self {
+        Self {
+            id: Uuid::now_v7(),
+            patient_id,
+            organisation: organisation.to_string(),
+            form: record.form().to_string(),
+            dictionary_version: dictionary_version as i32,
+            data: encode_values(record),
+        }
+    }
+
+    /// The new record's id.
+    pub fn id(&self) -> Uuid {
+        self.id
+    }
+}
+
+/// An implanted component of a procedure record.
+#[derive(Debug, Clone)]
+pub struct NewImplant {
+    /// The procedure record.
+    pub record_id: Uuid,
+    /// Where it was implanted.
+    pub organisation: String,
+    /// GTIN (UDI-DI), 14 digits.
+    pub gtin: String,
+    /// Lot or batch.
+    pub lot: Option<String>,
+    /// Serial number.
+    pub serial: Option<String>,
+    /// Expiry date.
+    pub expiry: Option<Date>,
+    /// How it was entered: `scanned`, `manual` or `synthetic`.
+    pub entry: &'static str,
+}
+
+/// One revision of a record.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Revision {
+    /// 1 for the original, counting up with each correction.
+    pub revision: u32,
+    /// The dictionary version the values were validated under.
+    pub dictionary_version: u32,
+    /// The values as (field, canonical text), in the order stored.
+    pub values: Vec<(String, String)>,
+    /// Why it was corrected (none for the original).
+    pub reason: Option<String>,
+    /// When it was written.
+    pub created_at: OffsetDateTime,
+}
+
+/// A record with its current revision.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredRecord {
+    /// The record id.
+    pub id: Uuid,
+    /// Its registry.
+    pub registry: String,
+    /// Its patient.
+    pub patient_id: Uuid,
+    /// Its organisation.
+    pub organisation: String,
+    /// Its form.
+    pub form: String,
+    /// The submission that imported it, if any.
+    pub submission_id: Option<String>,
+    /// The newest revision.
+    pub current: Revision,
+}
+
+fn decode_values(data: &str) -> Result<Vec<(String, String)>> {
+    let v: serde_json::Value =
+        serde_json::from_str(data).map_err(|e| StoreError::Corrupt(format!("record data: {e}")))?;
+    let obj = v.as_object().ok_or_else(|| StoreError::Corrupt("record data is not an object".into()))?;
+    obj.iter()
+        .map(|(k, v)| {
+            v.as_str()
+                .map(|s| (k.clone(), s.to_owned()))
+                .ok_or_else(|| StoreError::Corrupt(format!("record value of {k} is not text")))
+        })
+        .collect()
+}
+
+impl Store {
+    /// Adds a correction to a record: a new revision, validated by the caller under
+    /// `dictionary_version`. Earlier revisions stay exactly as they were.
+    pub async fn correct_record(
+        &self,
+        record_id: Uuid,
+        record: &ValidRecord,
+        dictionary_version: u32,
+        reason: &str,
+    ) -> Result<u32> {
+        let data = encode_values(record);
+        let at = now();
+        let revision = on_db!(self, pool => {
+            let mut tx = pool.begin().await?;
+            let head: Option<(String, String, i32)> = sqlx::query_as(
+                "SELECT r.registry_id, r.form, MAX(v.revision) FROM records r JOIN record_revisions v ON v.record_id = r.id \
+                 WHERE r.id = $1 GROUP BY r.registry_id, r.form",
+            )
+            .bind(record_id)
+            .fetch_optional(&mut *tx)
+            .await?;
+            let (registry, form, latest) = head.ok_or_else(|| StoreError::NotFound("record".into()))?;
+            if form != record.form().as_str() {
+                return Err(StoreError::Conflict(format!("a {form} record cannot be corrected with a {} form", record.form())));
+            }
+            sqlx::query(
+                "INSERT INTO record_revisions (record_id, revision, registry_id, dictionary_version, data, reason, created_at) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7)",
+            )
+            .bind(record_id)
+            .bind(latest + 1)
+            .bind(&registry)
+            .bind(dictionary_version as i32)
+            .bind(&data)
+            .bind(reason)
+            .bind(at)
+            .execute(&mut *tx)
+            .await?;
+            tx.commit().await?;
+            latest + 1
+        });
+        Ok(revision as u32)
+    }
+
+    /// Every revision of a record, oldest first.
+    pub async fn record_history(&self, record_id: Uuid) -> Result<Vec<Revision>> {
+        let rows: Vec<(i32, i32, String, Option<String>, OffsetDateTime)> = on_db!(self, pool => {
+            sqlx::query_as(
+                "SELECT revision, dictionary_version, data, reason, created_at FROM record_revisions \
+                 WHERE record_id = $1 ORDER BY revision",
+            )
+            .bind(record_id)
+            .fetch_all(pool)
+            .await?
+        });
+        if rows.is_empty() {
+            return Err(StoreError::NotFound("record".into()));
+        }
+        rows.into_iter()
+            .map(|(revision, version, data, reason, created_at)| {
+                Ok(Revision {
+                    revision: revision as u32,
+                    dictionary_version: version as u32,
+                    values: decode_values(&data)?,
+                    reason,
+                    created_at,
+                })
+            })
+            .collect()
+    }
+
+    /// A record with its newest revision.
+    pub async fn record(&self, record_id: Uuid) -> Result<StoredRecord> {
+        let head = on_db!(self, pool => {
+            let row = sqlx::query(
+                "SELECT registry_id, patient_id, organisation, form, submission_id FROM records WHERE id = $1",
+            )
+            .bind(record_id)
+            .fetch_optional(pool)
+            .await?;
+            match row {
+                None => None,
+                Some(r) => Some((
+                    r.try_get::<String, _>(0)?,
+                    r.try_get::<Uuid, _>(1)?,
+                    r.try_get::<String, _>(2)?,
+                    r.try_get::<String, _>(3)?,
+                    r.try_get::<Option<String>, _>(4)?,
+                )),
+            }
+        });
+        let (registry, patient_id, organisation, form, submission_id) =
+            head.ok_or_else(|| StoreError::NotFound("record".into()))?;
+        let current =
+            self.record_history(record_id).await?.pop().ok_or_else(|| StoreError::NotFound("record".into()))?;
+        Ok(StoredRecord { id: record_id, registry, patient_id, organisation, form, submission_id, current })
+    }
+
+    /// The ids of a patient's records, oldest first.
+    pub async fn records_of_patient(&self, patient_id: Uuid) -> Result<Vec<Uuid>> {
+        let rows: Vec<(Uuid,)> = on_db!(self, pool => {
+            sqlx::query_as("SELECT id FROM records WHERE patient_id = $1 ORDER BY id").bind(patient_id).fetch_all(pool).await?
+        });
+        Ok(rows.into_iter().map(|(id,)| id).collect())
+    }
+
+    /// How many records a submission stored.
+    pub async fn submission_record_count(&self, registry: &str, submission_id: &str) -> Result<i64> {
+        let (n,): (i64,) = on_db!(self, pool => {
+            sqlx::query_as("SELECT COUNT(*) FROM records WHERE registry_id = $1 AND submission_id = $2")
+                .bind(registry)
+                .bind(submission_id)
+                .fetch_one(pool)
+                .await?
+        });
+        Ok(n)
+    }
+
+    /// The implants of one procedure record.
+    pub async fn implants_of(&self, record_id: Uuid) -> Result<Vec<NewImplant>> {
+        let rows: Vec<(Uuid, String, String, Option<String>, Option<String>, Option<Date>, String)> = on_db!(self, pool => {
+            sqlx::query_as(
+                "SELECT record_id, organisation, gtin, lot, serial, expiry, entry FROM implants WHERE record_id = $1 ORDER BY id",
+            )
+            .bind(record_id)
+            .fetch_all(pool)
+            .await?
+        });
+        rows.into_iter()
+            .map(|(record_id, organisation, gtin, lot, serial, expiry, entry)| {
+                let entry = match entry.as_str() {
+                    "scanned" => "scanned",
+                    "manual" => "manual",
+                    "synthetic" => "synthetic",
+                    other => return Err(StoreError::Corrupt(format!("implant entry type {other:?}"))),
+                };
+                Ok(NewImplant { record_id, organisation, gtin, lot, serial, expiry, entry })
+            })
+            .collect()
+    }
+}

@@ -1,0 +1,246 @@
+//! Bulk writes inside one transaction: imports and the synthetic-data fast path.
+
+use std::collections::HashMap;
+
+use sqlx::{Postgres, QueryBuilder, Sqlite, Transaction};
+use tessera_domain::RegistryId;
+use time::OffsetDateTime;
+use uuid::Uuid;
+
+use crate::{NewImplant, NewPatient, NewRecord, Result, Store, StoreError, now};
+
+/// Rows per multi-row INSERT. With at most 14 columns this stays under SQLite's limit of 32,766
+/// bound parameters per statement (PostgreSQL allows 65,535).
+const CHUNK: usize = 1000;
+
+/// A submission already stored under the same id.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SubmissionInfo {
+    /// The submission id.
+    pub id: String,
+    /// The form imported.
+    pub form: String,
+    /// Rows in the file.
+    pub rows_total: i64,
+    /// Rows stored.
+    pub rows_stored: i64,
+    /// Rows rejected.
+    pub rows_rejected: i64,
+    /// When it was imported.
+    pub created_at: OffsetDateTime,
+}
+
+enum Tx {
+    Sqlite(Transaction<'static, Sqlite>),
+    Postgres(Transaction<'static, Postgres>),
+}
+
+/// One open write transaction on one registry. Nothing it writes is visible to anyone else until
+/// [`Writer::commit`]; dropping it (or the process dying) rolls everything back.
+pub struct Writer {
+    tx: Tx,
+    registry: RegistryId,
+    at: OffsetDateTime,
+}
+
+macro_rules! on_tx {
+    ($self:expr, $tx:ident => $body:expr) => {
+        match &mut $self.tx {
+            Tx::Sqlite($tx) => $body,
+            Tx::Postgres($tx) => $body,
+        }
+    };
+}
+
+impl Store {
+    /// Opens a write transaction for `registry`.
+    pub async fn writer(&self, registry: &RegistryId) -> Result<Writer> {
+        let tx = match self {
+            Store::Sqlite(pool) => Tx::Sqlite(pool.begin().await?),
+            Store::Postgres(pool) => Tx::Postgres(pool.begin().await?),
+        };
+        Ok(Writer { tx, registry: registry.clone(), at: now() })
+    }
+
+    /// The stored submission with this id, if any.
+    pub async fn submission(&self, registry: &RegistryId, id: &str) -> Result<Option<SubmissionInfo>> {
+        let row: Option<(String, String, i64, i64, i64, OffsetDateTime)> = crate::on_db!(self, pool => {
+            sqlx::query_as(
+                "SELECT id, form, rows_total, rows_stored, rows_rejected, created_at FROM submissions WHERE registry_id = $1 AND id = $2",
+            )
+            .bind(registry.as_str())
+            .bind(id)
+            .fetch_optional(pool)
+            .await?
+        });
+        Ok(row.map(|(id, form, rows_total, rows_stored, rows_rejected, created_at)| SubmissionInfo {
+            id,
+            form,
+            rows_total,
+            rows_stored,
+            rows_rejected,
+            created_at,
+        }))
+    }
+}
+
+impl Writer {
+    /// Records a submission. Fails with [`StoreError::Conflict`] if the id is already stored
+    /// (check [`Store::submission`] first to report it kindly); the primary key makes two
+    /// concurrent imports of one file impossible.
+    pub async fn add_submission(&mut self, info: &SubmissionInfo, source_name: &str) -> Result<()> {
+        let registry = self.registry.as_str();
+        let at = self.at;
+        let result = on_tx!(self, tx => {
+            sqlx::query(
+                "INSERT INTO submissions (registry_id, id, form, source_name, rows_total, rows_stored, rows_rejected, created_at) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+            )
+            .bind(registry)
+            .bind(&info.id)
+            .bind(&info.form)
+            .bind(source_name)
+            .bind(info.rows_total)
+            .bind(info.rows_stored)
+            .bind(info.rows_rejected)
+            .bind(at)
+            .execute(&mut **tx)
+            .await
+            .map(|_| ())
+        });
+        match result {
+            Ok(()) => Ok(()),
+            Err(sqlx::Error::Database(e)) if e.is_unique_violation() => {
+                Err(StoreError::Conflict(format!("submission {} has already been imported", info.id)))
+            }
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    /// The existing patients of this registry among `blinds` (NHS-number blind indexes).
+    pub async fn existing_patients(&mut self, blinds: &[Vec<u8>]) -> Result<HashMap<Vec<u8>, Uuid>> {
+        let registry = self.registry.as_str().to_owned();
+        let mut found = HashMap::new();
+        for chunk in blinds.chunks(CHUNK) {
+            let rows: Vec<(Vec<u8>, Uuid)> = on_tx!(self, tx => {
+                let mut qb = QueryBuilder::new("SELECT nhs_blind, id FROM patients WHERE registry_id = ");
+                qb.push_bind(registry.as_str()).push(" AND nhs_blind IN (");
+                let mut sep = qb.separated(", ");
+                for b in chunk {
+                    sep.push_bind(b.as_slice());
+                }
+                qb.push(")");
+                qb.build_query_as().fetch_all(&mut **tx).await?
+            });
+            found.extend(rows);
+        }
+        Ok(found)
+    }
+
+    /// Writes new patients.
+    pub async fn insert_patients(&mut self, patients: &[NewPatient]) -> Result<()> {
+        let registry = self.registry.as_str().to_owned();
+        let at = self.at;
+        for chunk in patients.chunks(CHUNK) {
+            on_tx!(self, tx => {
+                let mut qb = QueryBuilder::new(
+                    "INSERT INTO patients (id, registry_id, key_version, nhs_blind, nhs_number, family_name, given_name, \
+                     date_of_birth, postcode, sex, date_of_death, opted_out, consent, created_at) ",
+                );
+                qb.push_values(chunk, |mut b, p| {
+                    let sealed = p.sealed.as_ref();
+                    let col = |i: usize| sealed.map(|s| s[i].as_slice());
+                    b.push_bind(p.id)
+                        .push_bind(registry.as_str())
+                        .push_bind(p.key_version)
+                        .push_bind(p.blind.as_deref())
+                        .push_bind(col(0))
+                        .push_bind(col(1))
+                        .push_bind(col(2))
+                        .push_bind(col(3))
+                        .push_bind(col(4))
+                        .push_bind(p.sex)
+                        .push_bind(p.date_of_death)
+                        .push_bind(p.opted_out)
+                        .push_bind(p.consent)
+                        .push_bind(at);
+                });
+                qb.build().execute(&mut **tx).await?;
+            });
+        }
+        Ok(())
+    }
+
+    /// Writes new records, each as its first revision, tagged with `submission` if given.
+    pub async fn insert_records(&mut self, records: &[NewRecord], submission: Option<&str>) -> Result<()> {
+        let registry = self.registry.as_str().to_owned();
+        let at = self.at;
+        for chunk in records.chunks(CHUNK) {
+            on_tx!(self, tx => {
+                let mut qb = QueryBuilder::new(
+                    "INSERT INTO records (id, registry_id, patient_id, organisation, form, submission_id, created_at) ",
+                );
+                qb.push_values(chunk, |mut b, r| {
+                    b.push_bind(r.id)
+                        .push_bind(registry.as_str())
+                        .push_bind(r.patient_id)
+                        .push_bind(r.organisation.as_str())
+                        .push_bind(r.form.as_str())
+                        .push_bind(submission)
+                        .push_bind(at);
+                });
+                qb.build().execute(&mut **tx).await?;
+                let mut qb = QueryBuilder::new(
+                    "INSERT INTO record_revisions (record_id, revision, registry_id, dictionary_version, data, reason, created_at) ",
+                );
+                qb.push_values(chunk, |mut b, r| {
+                    b.push_bind(r.id)
+                        .push_bind(1i32)
+                        .push_bind(registry.as_str())
+                        .push_bind(r.dictionary_version)
+                        .push_bind(r.data.as_str())
+                        .push_bind(None::<&str>)
+                        .push_bind(at);
+                });
+                qb.build().execute(&mut **tx).await?;
+            });
+        }
+        Ok(())
+    }
+
+    /// Writes implanted components.
+    pub async fn insert_implants(&mut self, implants: &[NewImplant]) -> Result<()> {
+        let registry = self.registry.as_str().to_owned();
+        let at = self.at;
+        for chunk in implants.chunks(CHUNK) {
+            on_tx!(self, tx => {
+                let mut qb = QueryBuilder::new(
+                    "INSERT INTO implants (id, record_id, registry_id, organisation, gtin, lot, serial, expiry, entry, created_at) ",
+                );
+                qb.push_values(chunk, |mut b, i| {
+                    b.push_bind(Uuid::now_v7())
+                        .push_bind(i.record_id)
+                        .push_bind(registry.as_str())
+                        .push_bind(i.organisation.as_str())
+                        .push_bind(i.gtin.as_str())
+                        .push_bind(i.lot.as_deref())
+                        .push_bind(i.serial.as_deref())
+                        .push_bind(i.expiry)
+                        .push_bind(i.entry)
+                        .push_bind(at);
+                });
+                qb.build().execute(&mut **tx).await?;
+            });
+        }
+        Ok(())
+    }
+
+    /// Makes everything written visible, atomically.
+    pub async fn commit(self) -> Result<()> {
+        match self.tx {
+            Tx::Sqlite(tx) => tx.commit().await?,
+            Tx::Postgres(tx) => tx.commit().await?,
+        }
+        Ok(())
+    }
+}
