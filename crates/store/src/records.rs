@@ -45,6 +45,12 @@ impl NewRecord {
     pub fn id(&self) -> Uuid {
         self.id
     }
+
+    /// The same record, attributed to `patient_id` (used when an import finds the patient exists).
+    pub fn with_patient(mut self, patient_id: Uuid) -> Self {
+        self.patient_id = patient_id;
+        self
+    }
 }
 
 /// An implanted component of a procedure record.

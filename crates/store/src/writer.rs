@@ -117,6 +117,18 @@ impl Writer {
         }
     }
 
+    /// True if the registry already has any patient (seen from inside this transaction).
+    pub async fn registry_has_patients(&mut self) -> Result<bool> {
+        let registry = self.registry.as_str().to_owned();
+        let found: Option<(i32,)> = on_tx!(self, tx => {
+            sqlx::query_as("SELECT 1 FROM patients WHERE registry_id = $1 LIMIT 1")
+                .bind(registry.as_str())
+                .fetch_optional(&mut **tx)
+                .await?
+        });
+        Ok(found.is_some())
+    }
+
     /// The existing patients of this registry among `blinds` (NHS-number blind indexes).
     pub async fn existing_patients(&mut self, blinds: &[Vec<u8>]) -> Result<HashMap<Vec<u8>, Uuid>> {
         let registry = self.registry.as_str().to_owned();

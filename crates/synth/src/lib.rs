@@ -40,16 +40,19 @@ pub struct SynthConfig {
     pub cutoff: Date,
     /// Share of patients in the breast implant registry (the rest are joint patients).
     pub breast_share: f64,
+    /// Share of joint patients whose first joint is a hip (the rest are knees).
+    pub hip_share: f64,
 }
 
 impl SynthConfig {
-    /// Defaults: cut-off 2026-03-31, 15 % breast implant patients.
+    /// Defaults: cut-off 2026-03-31, 15 % breast implant patients, 46 % of joint patients hips.
     pub fn new(patients: u64, seed: u64) -> Self {
         Self {
             patients,
             seed,
             cutoff: Date::from_calendar_date(2026, time::Month::March, 31).expect("valid date"),
             breast_share: 0.15,
+            hip_share: 0.46,
         }
     }
 }
@@ -143,6 +146,8 @@ impl SynthPatient {
     }
 }
 
+const ORGANISATION_SEED: u64 = 0x7e55e7a;
+
 /// Everything shared by all patients of one run: organisations and the device catalogue.
 pub struct World {
     /// The organisations.
@@ -159,7 +164,9 @@ pub struct World {
 impl World {
     /// Builds the world for `config`.
     pub fn new(config: SynthConfig) -> Self {
-        let mut rng = ChaCha8Rng::seed_from_u64(config.seed);
+        // The country's hospitals do not change with the seed: organisations come from a fixed
+        // seed, so data sets of different seeds share them (and can be imported side by side).
+        let mut rng = ChaCha8Rng::seed_from_u64(ORGANISATION_SEED);
         let organisations = people::organisations(&mut rng);
         // Skewed volumes: log-normal weights. Independent providers do fewer revisions and no
         // breast reconstruction in this model, but plenty of cosmetic work.
@@ -181,6 +188,7 @@ impl World {
                 .collect::<Vec<f64>>()
         };
         // Parameters of the permutation behind `nhs_number`: a is odd and not a multiple of 5.
+        let mut rng = ChaCha8Rng::seed_from_u64(config.seed);
         let a = 7_919 + 20 * rng.random_range(0..1000u64);
         let c = rng.random_range(0..100_000u64);
         Self {
@@ -252,14 +260,38 @@ impl World {
             .nth(wanted)
     }
 
+    /// Which registry patient `index` belongs to: a deterministic split, so each registry's
+    /// patients are numbered densely (which keeps NHS numbers unique within a registry).
+    pub fn registry_of(&self, index: u64) -> &'static str {
+        if self.is_breast(index) { "bcir" } else { "njr" }
+    }
+
+    fn breast_every(&self) -> u64 {
+        if self.config.breast_share <= 0.0 {
+            u64::MAX
+        } else {
+            (1.0 / self.config.breast_share).round().max(1.0) as u64
+        }
+    }
+
+    fn is_breast(&self, index: u64) -> bool {
+        let every = self.breast_every();
+        every != u64::MAX && index % every == every - 1
+    }
+
     /// The patient with this index: the same index always gives the same patient.
     pub fn patient(&self, index: u64) -> SynthPatient {
         let mut rng = ChaCha8Rng::seed_from_u64(self.config.seed);
         rng.set_stream(index + 1);
-        // Which registry: a deterministic split so each registry's patients are numbered densely.
-        let breast_every = (1.0 / self.config.breast_share.max(1e-9)).round() as u64;
-        let breast = self.config.breast_share > 0.0 && index % breast_every == breast_every - 1;
-        let k = if breast { index / breast_every } else { index - index / breast_every.max(1) };
+        let every = self.breast_every();
+        let breast = self.is_breast(index);
+        let k = if breast {
+            index / every
+        } else if every == u64::MAX {
+            index
+        } else {
+            index - (index + 1) / every
+        };
         let nhs_number = self
             .nhs_number(u64::from(breast), k)
             .expect("more patients in one registry than the 900,000 test NHS numbers this generator provides");
@@ -304,7 +336,7 @@ impl World {
     }
 
     fn joint_patient(&self, rng: &mut ChaCha8Rng, nhs: NhsNumber) -> SynthPatient {
-        let hip = rng.random_bool(0.46);
+        let hip = rng.random_bool(self.config.hip_share);
         let female = rng.random_bool(if hip { 0.60 } else { 0.57 });
         let age_at_first: f64 =
             Normal::<f64>::new(if hip { 69.0 } else { 70.0 }, 10.0).expect("valid").sample(rng).clamp(25.0, 97.0);

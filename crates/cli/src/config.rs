@@ -1,0 +1,92 @@
+//! Settings: a TOML file, then `TESSERA_…` environment variables, with the master key in a file of
+//! its own that only its owner may read.
+
+use std::io::Write as _;
+use std::os::unix::fs::{OpenOptionsExt as _, PermissionsExt as _};
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context as _, bail};
+use serde::{Deserialize, Serialize};
+use tessera_vault::MasterKey;
+
+/// The config file's name inside a Tessera directory.
+pub const CONFIG_FILE: &str = "tessera.toml";
+
+/// Typed settings.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct Settings {
+    /// `sqlite:PATH` or `postgres://…`. Env: `TESSERA_DATABASE_URL`.
+    pub database_url: String,
+    /// Path of the master key file. Env: `TESSERA_MASTER_KEY_FILE`.
+    pub master_key_file: PathBuf,
+}
+
+impl Settings {
+    /// Reads `path` (if it exists), then applies environment overrides. Relative paths in the file
+    /// are taken relative to the file's directory.
+    pub fn load(path: &Path) -> anyhow::Result<Self> {
+        let mut settings = if path.exists() {
+            let text = std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+            let mut s: Settings = toml::from_str(&text).with_context(|| format!("parsing {}", path.display()))?;
+            let base = path.parent().unwrap_or(Path::new("."));
+            if s.master_key_file.is_relative() {
+                s.master_key_file = base.join(&s.master_key_file);
+            }
+            if let Some(rest) = s.database_url.strip_prefix("sqlite:") {
+                let p = Path::new(rest.trim_start_matches("//"));
+                if p.is_relative() {
+                    s.database_url = format!("sqlite:{}", base.join(p).display());
+                }
+            }
+            Some(s)
+        } else {
+            None
+        };
+        if let Ok(url) = std::env::var("TESSERA_DATABASE_URL") {
+            match settings.as_mut() {
+                Some(s) => s.database_url = url,
+                None => settings = Some(Settings { database_url: url, master_key_file: PathBuf::new() }),
+            }
+        }
+        if let Ok(key) = std::env::var("TESSERA_MASTER_KEY_FILE") {
+            if let Some(s) = settings.as_mut() {
+                s.master_key_file = PathBuf::from(key);
+            }
+        }
+        match settings {
+            Some(s) if !s.master_key_file.as_os_str().is_empty() => Ok(s),
+            _ => bail!(
+                "no configuration at {} (run `tessera init`, or set TESSERA_DATABASE_URL and TESSERA_MASTER_KEY_FILE)",
+                path.display()
+            ),
+        }
+    }
+
+    /// Reads the master key, refusing a file that anyone but its owner could read.
+    pub fn master_key(&self) -> anyhow::Result<MasterKey> {
+        let path = &self.master_key_file;
+        let meta =
+            std::fs::metadata(path).with_context(|| format!("reading the master key file {}", path.display()))?;
+        if meta.permissions().mode() & 0o077 != 0 {
+            bail!("the master key file {} must be readable by its owner only (chmod 600)", path.display());
+        }
+        let text = zeroize::Zeroizing::new(std::fs::read_to_string(path)?);
+        MasterKey::decode(&text).map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))
+    }
+}
+
+/// Writes a new master key to `path` with mode 0600. Never overwrites an existing key: losing
+/// one loses every registry's data.
+pub fn write_new_master_key(path: &Path) -> anyhow::Result<()> {
+    let key = MasterKey::generate()?;
+    let mut f = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(path)
+        .with_context(|| format!("creating the master key file {}", path.display()))?;
+    f.write_all(key.encode().as_bytes())?;
+    f.sync_all()?;
+    Ok(())
+}

@@ -1,0 +1,16 @@
+//! The `tessera` command's library: configuration, CSV import, synthetic data runs.
+//!
+//! `main.rs` only parses arguments and calls into here, so tests and benchmarks drive the same
+//! code the command runs.
+
+#![forbid(unsafe_code)]
+
+pub mod config;
+pub mod import;
+pub mod shipped;
+pub mod synth_run;
+
+/// Today's date (UTC), for "not in the future" rules.
+pub fn today() -> time::Date {
+    time::OffsetDateTime::now_utc().date()
+}

@@ -1,0 +1,404 @@
+//! The `tessera` command.
+
+#![forbid(unsafe_code)]
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use anyhow::{Context as _, bail};
+use clap::{Parser, Subcommand, ValueEnum};
+use tessera::config::{CONFIG_FILE, Settings, write_new_master_key};
+use tessera::import::{ImportOptions, ImportOutcome, import_csv};
+use tessera::synth_run::{synth_form_csv, synth_to_csv, synth_to_store};
+use tessera::{shipped, today};
+use tessera_domain::dictionary::RegistryMeta;
+use tessera_domain::{Dictionary, RegistryId};
+use tessera_store::{LoadOutcome, Store};
+use tessera_synth::{SynthConfig, World};
+
+/// Tessera: an open, secure platform for national clinical outcome registries.
+#[derive(Parser)]
+#[command(version, about)]
+struct Cli {
+    /// The configuration file.
+    #[arg(long, global = true, env = "TESSERA_CONFIG", default_value = CONFIG_FILE)]
+    config: PathBuf,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Create a configuration, a master key (mode 0600) and the database. Never overwrites a key.
+    Init {
+        /// Directory for the configuration, key and SQLite database.
+        #[arg(long, default_value = ".tessera")]
+        dir: PathBuf,
+        /// Use this database instead of SQLite in `dir` (e.g. postgres://…).
+        #[arg(long)]
+        database_url: Option<String>,
+    },
+    /// Registries and their data dictionaries.
+    Registry {
+        #[command(subcommand)]
+        command: RegistryCommand,
+    },
+    /// Import a CSV of one form's records: all or nothing unless --allow-partial.
+    Import {
+        /// Registry id, e.g. njr.
+        registry: String,
+        /// Form name, e.g. hip_primary.
+        form: String,
+        /// The CSV file.
+        file: PathBuf,
+        /// Store the good rows even when some rows are bad.
+        #[arg(long)]
+        allow_partial: bool,
+        /// Submission id (default: SHA-256 of registry, form and file). Re-importing one id does nothing.
+        #[arg(long)]
+        submission_id: Option<String>,
+        /// Also write every problem (line, field, reason) to this CSV file.
+        #[arg(long)]
+        report: Option<PathBuf>,
+        /// Show a progress bar.
+        #[arg(long)]
+        progress: bool,
+    },
+    /// Generate realistic, reproducible synthetic data.
+    Synth {
+        /// Number of patients across both registries.
+        #[arg(long, default_value_t = 10_000)]
+        patients: u64,
+        /// Random seed: the same seed gives the same data.
+        #[arg(long, default_value_t = 1)]
+        seed: u64,
+        /// Write import-ready CSV files into this directory instead of the database.
+        #[arg(long)]
+        csv: Option<PathBuf>,
+        /// With --out: write only this form (of the joint registry unless it is a breast form).
+        #[arg(long, requires = "out")]
+        form: Option<String>,
+        /// With --form: the number of rows to write.
+        #[arg(long, requires = "form")]
+        rows: Option<u64>,
+        /// With --form: the CSV file to write.
+        #[arg(long)]
+        out: Option<PathBuf>,
+        /// Share of joint patients whose first joint is a hip.
+        #[arg(long, default_value_t = 0.46)]
+        hip_share: f64,
+        /// Share of patients in the breast implant registry.
+        #[arg(long, default_value_t = 0.15)]
+        breast_share: f64,
+        /// Show a progress bar.
+        #[arg(long)]
+        progress: bool,
+    },
+    /// Counts of records and patients per registry, organisation and form.
+    Stats,
+    /// The demonstration: init, load both shipped registries, synthesise patients, print stats.
+    /// Safe to run again: each step is skipped when already done.
+    Demo {
+        /// Directory for the configuration, key and database.
+        #[arg(long, default_value = ".tessera")]
+        dir: PathBuf,
+        /// Number of synthetic patients.
+        #[arg(long, default_value_t = 100_000)]
+        patients: u64,
+        /// Random seed.
+        #[arg(long, default_value_t = 1)]
+        seed: u64,
+    },
+}
+
+#[derive(Subcommand)]
+enum RegistryCommand {
+    /// Load a dictionary: creates the registry, or adds a version if it changed.
+    Load {
+        /// A TOML dictionary or a REDCap-style CSV data dictionary.
+        file: PathBuf,
+        /// The file's format (default: by extension).
+        #[arg(long, value_enum)]
+        format: Option<Format>,
+        /// For REDCap CSV: the registry id.
+        #[arg(long)]
+        id: Option<String>,
+        /// For REDCap CSV: the registry name.
+        #[arg(long)]
+        name: Option<String>,
+        /// For REDCap CSV: identifiers only with consent.
+        #[arg(long)]
+        consent_required: bool,
+        /// For REDCap CSV: a form that records implants (repeatable).
+        #[arg(long = "implant-form")]
+        implant_forms: Vec<String>,
+    },
+    /// List registries and their current dictionary versions.
+    List,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum Format {
+    Toml,
+    Redcap,
+}
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    tracing_subscriber::fmt()
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+        .with_env_filter(tracing_subscriber::EnvFilter::try_from_env("TESSERA_LOG").unwrap_or_else(|_| "info".into()))
+        .init();
+    let cli = Cli::parse();
+    match run(cli).await {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn open(config: &Path) -> anyhow::Result<(Settings, Store)> {
+    let settings = Settings::load(config)?;
+    let store = Store::connect(&settings.database_url).await.context("opening the database")?;
+    Ok((settings, store))
+}
+
+async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
+    match cli.command {
+        Command::Init { dir, database_url } => {
+            init(&dir, database_url).await?;
+        }
+        Command::Registry {
+            command: RegistryCommand::Load { file, format, id, name, consent_required, implant_forms },
+        } => {
+            let (settings, store) = open(&cli.config).await?;
+            let text = std::fs::read_to_string(&file).with_context(|| format!("reading {}", file.display()))?;
+            let redcap = match format {
+                Some(Format::Redcap) => true,
+                Some(Format::Toml) => false,
+                None => file.extension().is_some_and(|e| e.eq_ignore_ascii_case("csv")),
+            };
+            let dict = if redcap {
+                let id = id.context("a REDCap CSV needs --id (and --name)")?;
+                let meta = RegistryMeta {
+                    id: RegistryId::parse(&id).map_err(|e| anyhow::anyhow!("--id: {e}"))?,
+                    name: name.context("a REDCap CSV needs --name")?,
+                    description: String::new(),
+                    consent_required,
+                    implant_forms,
+                };
+                Dictionary::from_redcap_csv(&text, meta)
+            } else {
+                Dictionary::from_toml(&text)
+            };
+            let dict = match dict {
+                Ok(d) => d,
+                Err(tessera_domain::DictionaryError::Invalid(problems)) => {
+                    eprintln!("{} is not a valid dictionary:", file.display());
+                    for p in problems.iter() {
+                        eprintln!("  {}: {}", p.field, p.reason);
+                    }
+                    return Ok(ExitCode::FAILURE);
+                }
+                Err(e) => bail!("{}: {e}", file.display()),
+            };
+            let load = store
+                .load_dictionary(&dict, if redcap { "redcap-csv" } else { "toml" }, &settings.master_key()?)
+                .await?;
+            println!("{}", describe_load(&load));
+        }
+        Command::Registry { command: RegistryCommand::List } => {
+            let (_, store) = open(&cli.config).await?;
+            for r in store.registries().await? {
+                println!("{}\tv{}\t{}", r.id, r.latest_version, r.name);
+            }
+        }
+        Command::Import { registry, form, file, allow_partial, submission_id, report, progress } => {
+            let (settings, store) = open(&cli.config).await?;
+            let registry = RegistryId::parse(&registry).map_err(|e| anyhow::anyhow!("{e}"))?;
+            let opts = ImportOptions { allow_partial, submission_id, today: today(), progress };
+            let started = std::time::Instant::now();
+            let r = import_csv(&store, &settings.master_key()?, &registry, &form, &file, &opts).await?;
+            const SHOWN: usize = 50;
+            for p in r.problems.iter().take(SHOWN) {
+                eprintln!("line {}: {}: {}", p.line, p.field, p.reason);
+            }
+            if r.problems.len() > SHOWN {
+                eprintln!(
+                    "… and {} more problem(s){}",
+                    r.problems.len() - SHOWN,
+                    if report.is_some() { " (all in the report)" } else { " (use --report FILE for all)" }
+                );
+            }
+            if let Some(path) = report {
+                let mut w = csv::Writer::from_path(&path)?;
+                w.write_record(["line", "field", "reason"])?;
+                for p in &r.problems {
+                    w.write_record([p.line.to_string(), p.field.clone(), p.reason.clone()])?;
+                }
+                w.flush()?;
+            }
+            let secs = started.elapsed().as_secs_f64();
+            match r.outcome {
+                ImportOutcome::AlreadyImported(info) => {
+                    println!(
+                        "submission {} was already imported on {} ({} rows stored); nothing done",
+                        r.submission_id,
+                        info.created_at.date(),
+                        info.rows_stored
+                    );
+                }
+                ImportOutcome::Rejected => {
+                    println!(
+                        "rejected: {} of {} rows have problems; nothing was stored (fix them, or use --allow-partial)",
+                        r.rows_rejected, r.rows_total
+                    );
+                    return Ok(ExitCode::from(2));
+                }
+                ImportOutcome::Stored => {
+                    println!(
+                        "stored {} of {} rows ({} new patients) as submission {} in {secs:.1} s ({:.0} rows/s){}",
+                        r.rows_stored,
+                        r.rows_total,
+                        r.new_patients,
+                        r.submission_id,
+                        r.rows_total as f64 / secs.max(1e-9),
+                        if r.rows_rejected > 0 {
+                            format!("; {} rows rejected", r.rows_rejected)
+                        } else {
+                            String::new()
+                        }
+                    );
+                }
+            }
+        }
+        Command::Synth { patients, seed, csv, form, rows, out, hip_share, breast_share, progress } => {
+            let config = SynthConfig { hip_share, breast_share, ..SynthConfig::new(patients, seed) };
+            let world = World::new(config);
+            let started = std::time::Instant::now();
+            if let (Some(form), Some(out)) = (form, out) {
+                let dicts = shipped::dictionaries();
+                let dict =
+                    dicts.iter().find(|d| d.form(&form).is_some()).context("no shipped registry has that form")?;
+                let n = synth_form_csv(&world, dict, &form, rows.unwrap_or(patients), &out)?;
+                println!(
+                    "wrote {} rows of {form} ({n} patients) to {} in {:.1} s",
+                    rows.unwrap_or(patients),
+                    out.display(),
+                    started.elapsed().as_secs_f64()
+                );
+            } else if let Some(dir) = csv {
+                for (path, n) in synth_to_csv(&world, &shipped::dictionaries(), &dir)? {
+                    println!("{n}\t{}", path.display());
+                }
+            } else {
+                let (settings, store) = open(&cli.config).await?;
+                let s = synth_to_store(&store, &settings.master_key()?, &world, today(), progress).await?;
+                println!(
+                    "synthesised {} patients, {} records, {} implants in {:.1} s",
+                    s.patients,
+                    s.records,
+                    s.implants,
+                    started.elapsed().as_secs_f64()
+                );
+            }
+        }
+        Command::Stats => {
+            let (_, store) = open(&cli.config).await?;
+            print_stats(&store).await?;
+        }
+        Command::Demo { dir, patients, seed } => {
+            init(&dir, None).await?;
+            let config = dir.join(CONFIG_FILE);
+            let (settings, store) = open(&config).await?;
+            let master = settings.master_key()?;
+            for dict in shipped::dictionaries() {
+                println!("{}", describe_load(&store.load_dictionary(&dict, "toml", &master).await?));
+            }
+            if store.stats().await?.is_empty() {
+                let world = World::new(SynthConfig::new(patients, seed));
+                let started = std::time::Instant::now();
+                let s = synth_to_store(&store, &master, &world, today(), true).await?;
+                println!(
+                    "synthesised {} patients, {} records, {} implants in {:.1} s",
+                    s.patients,
+                    s.records,
+                    s.implants,
+                    started.elapsed().as_secs_f64()
+                );
+            } else {
+                println!("the registries already hold data: synthesis skipped");
+            }
+            print_stats(&store).await?;
+            println!(
+                "\nDatabase: {}\nRun `tessera --config {} stats` to see these counts again.",
+                settings.database_url,
+                config.display()
+            );
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn describe_load(load: &tessera_store::DictionaryLoad) -> String {
+    match load.outcome {
+        LoadOutcome::CreatedRegistry => {
+            format!("registry {} created with its own data key; dictionary version 1", load.registry)
+        }
+        LoadOutcome::NewVersion => format!("registry {}: dictionary version {} stored", load.registry, load.version),
+        LoadOutcome::Unchanged => {
+            format!("registry {}: dictionary unchanged (version {})", load.registry, load.version)
+        }
+    }
+}
+
+async fn init(dir: &Path, database_url: Option<String>) -> anyhow::Result<()> {
+    std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+    let config = dir.join(CONFIG_FILE);
+    let key = dir.join("master.key");
+    if !config.exists() {
+        let settings = Settings {
+            database_url: database_url.unwrap_or_else(|| "sqlite:tessera.db".into()),
+            master_key_file: PathBuf::from("master.key"),
+        };
+        std::fs::write(&config, toml::to_string(&settings)?)?;
+        println!("wrote {}", config.display());
+    }
+    if !key.exists() {
+        write_new_master_key(&key)?;
+        println!(
+            "wrote a new master key to {} (mode 0600): back it up; without it the data cannot be read",
+            key.display()
+        );
+    }
+    let settings = Settings::load(&config)?;
+    settings.master_key()?;
+    Store::connect(&settings.database_url).await.context("creating the database")?.close().await;
+    Ok(())
+}
+
+async fn print_stats(store: &Store) -> anyhow::Result<()> {
+    let rows = store.stats().await?;
+    let mut per_registry: std::collections::BTreeMap<(String, String), (i64, i64)> = Default::default();
+    let mut orgs: std::collections::BTreeMap<String, std::collections::BTreeSet<String>> = Default::default();
+    for r in &rows {
+        let e = per_registry.entry((r.registry.clone(), r.form.clone())).or_default();
+        e.0 += r.records;
+        orgs.entry(r.registry.clone()).or_default().insert(r.organisation.clone());
+    }
+    println!("{:<8} {:<20} {:>10}", "registry", "form", "records");
+    for ((registry, form), (records, _)) in &per_registry {
+        println!("{registry:<8} {form:<20} {records:>10}");
+    }
+    for (registry, o) in &orgs {
+        println!("{registry}: records from {} organisations", o.len());
+    }
+    println!("\nper organisation (registry, organisation, form, records, patients):");
+    for r in rows {
+        println!("{}\t{}\t{}\t{}\t{}", r.registry, r.organisation, r.form, r.records, r.patients);
+    }
+    Ok(())
+}
