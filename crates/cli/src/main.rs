@@ -43,6 +43,11 @@ enum Command {
         #[command(subcommand)]
         command: RegistryCommand,
     },
+    /// Organisations (hospitals) that submit to registries.
+    Organisations {
+        #[command(subcommand)]
+        command: OrganisationsCommand,
+    },
     /// Import a CSV of one form's records: all or nothing unless --allow-partial.
     Import {
         /// Registry id, e.g. njr.
@@ -75,7 +80,8 @@ enum Command {
         /// Write import-ready CSV files into this directory instead of the database.
         #[arg(long)]
         csv: Option<PathBuf>,
-        /// With --out: write only this form (of the joint registry unless it is a breast form).
+        /// With --out: write only this form (of whichever shipped registry has it), and
+        /// organisations.csv beside it.
         #[arg(long, requires = "out")]
         form: Option<String>,
         /// With --form: the number of rows to write.
@@ -90,6 +96,9 @@ enum Command {
         /// Share of patients in the breast implant registry.
         #[arg(long, default_value_t = 0.15)]
         breast_share: f64,
+        /// Share of joint patients who have a second joint replaced.
+        #[arg(long, default_value_t = 0.25)]
+        second_joint_share: f64,
         /// Show a progress bar.
         #[arg(long)]
         progress: bool,
@@ -135,6 +144,16 @@ enum RegistryCommand {
     },
     /// List registries and their current dictionary versions.
     List,
+}
+
+#[derive(Subcommand)]
+enum OrganisationsCommand {
+    /// Add or update organisations from a CSV with columns ods_code,name,kind,region
+    /// (kind: nhs or independent), in one transaction.
+    Load {
+        /// The CSV file.
+        file: PathBuf,
+    },
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -216,6 +235,12 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 println!("{}\tv{}\t{}", r.id, r.latest_version, r.name);
             }
         }
+        Command::Organisations { command: OrganisationsCommand::Load { file } } => {
+            let (_, store) = open(&cli.config).await?;
+            let orgs = tessera::synth_run::read_organisations_csv(&file)?;
+            store.upsert_organisations(&orgs).await?;
+            println!("loaded {} organisations", orgs.len());
+        }
         Command::Import { registry, form, file, allow_partial, submission_id, report, progress } => {
             let (settings, store) = open(&cli.config).await?;
             let registry = RegistryId::parse(&registry).map_err(|e| anyhow::anyhow!("{e}"))?;
@@ -275,8 +300,20 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 }
             }
         }
-        Command::Synth { patients, seed, csv, form, rows, out, hip_share, breast_share, progress } => {
-            let config = SynthConfig { hip_share, breast_share, ..SynthConfig::new(patients, seed) };
+        Command::Synth {
+            patients,
+            seed,
+            csv,
+            form,
+            rows,
+            out,
+            hip_share,
+            breast_share,
+            second_joint_share,
+            progress,
+        } => {
+            let config =
+                SynthConfig { hip_share, breast_share, second_joint_share, ..SynthConfig::new(patients, seed) };
             let world = World::new(config);
             let started = std::time::Instant::now();
             if let (Some(form), Some(out)) = (form, out) {

@@ -125,6 +125,43 @@ pub async fn synth_to_store(
     Ok(summary)
 }
 
+/// Writes the world's organisations as a CSV that `tessera organisations load` reads.
+pub fn write_organisations_csv(world: &World, path: &Path) -> anyhow::Result<()> {
+    let mut w = csv::Writer::from_path(path)?;
+    w.write_record(["ods_code", "name", "kind", "region"])?;
+    for o in &world.organisations {
+        w.write_record([o.ods.as_str(), o.name.as_str(), o.kind.code(), o.region.as_str()])?;
+    }
+    w.flush()?;
+    Ok(())
+}
+
+/// Reads an organisations CSV (`ods_code,name,kind,region`), reporting every bad row.
+pub fn read_organisations_csv(path: &Path) -> anyhow::Result<Vec<tessera_domain::Organisation>> {
+    let mut r = csv::Reader::from_path(path)?;
+    let mut orgs = Vec::new();
+    let mut problems = Vec::new();
+    for row in r.records() {
+        let row = row?;
+        let line = row.position().map_or(0, |p| p.line());
+        let get = |i: usize| row.get(i).unwrap_or("").trim().to_owned();
+        let ods = tessera_domain::OdsCode::parse(&get(0));
+        let kind = tessera_domain::OrganisationKind::from_code(&get(2));
+        match (ods, kind) {
+            (Ok(ods), Some(kind)) if !get(1).is_empty() => {
+                orgs.push(tessera_domain::Organisation { ods, name: get(1), kind, region: get(3) })
+            }
+            (Err(e), _) => problems.push(format!("line {line}: ods_code: {e}")),
+            (_, None) => problems.push(format!("line {line}: kind: must be nhs or independent")),
+            _ => problems.push(format!("line {line}: name: is required")),
+        }
+    }
+    if !problems.is_empty() {
+        bail!("{} has {} problem(s); nothing was loaded:\n  {}", path.display(), problems.len(), problems.join("\n  "));
+    }
+    Ok(orgs)
+}
+
 /// The header of an import file for `form`: organisation, patient columns, every form field.
 pub fn csv_header(dict: &Dictionary, form: &str) -> Vec<String> {
     let mut h = vec![ORGANISATION_COLUMN.to_owned()];
@@ -163,6 +200,8 @@ fn csv_row(world: &World, p: &SynthPatient, r: &tessera_synth::SynthRecord, head
 /// Writes one import-ready CSV per registry and form into `dir`; returns the files written.
 pub fn synth_to_csv(world: &World, dictionaries: &[Dictionary], dir: &Path) -> anyhow::Result<Vec<(PathBuf, u64)>> {
     std::fs::create_dir_all(dir)?;
+    let orgs = dir.join("organisations.csv");
+    write_organisations_csv(world, &orgs)?;
     let mut writers: BTreeMap<(String, String), (csv::Writer<std::fs::File>, Vec<String>, u64, PathBuf)> =
         BTreeMap::new();
     for d in dictionaries {
@@ -183,7 +222,7 @@ pub fn synth_to_csv(world: &World, dictionaries: &[Dictionary], dir: &Path) -> a
             }
         }
     }
-    let mut out = Vec::new();
+    let mut out = vec![(orgs, world.organisations.len() as u64)];
     for (_, (mut w, _, count, path)) in writers {
         w.flush()?;
         out.push((path, count));
@@ -191,9 +230,10 @@ pub fn synth_to_csv(world: &World, dictionaries: &[Dictionary], dir: &Path) -> a
     Ok(out)
 }
 
-/// Writes `rows` records of one form of one registry (for benchmarks and tests); returns the
-/// number of distinct patients in it.
+/// Writes `rows` records of one form of one registry (for benchmarks and tests), and
+/// `organisations.csv` beside it; returns the number of distinct patients in it.
 pub fn synth_form_csv(world: &World, dict: &Dictionary, form: &str, rows: u64, path: &Path) -> anyhow::Result<u64> {
+    write_organisations_csv(world, &path.with_file_name("organisations.csv"))?;
     let header = csv_header(dict, form);
     let mut w = csv::Writer::from_path(path)?;
     w.write_record(&header)?;

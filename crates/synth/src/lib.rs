@@ -42,6 +42,8 @@ pub struct SynthConfig {
     pub breast_share: f64,
     /// Share of joint patients whose first joint is a hip (the rest are knees).
     pub hip_share: f64,
+    /// Share of joint patients who have a second joint replaced (70 % of them the other side).
+    pub second_joint_share: f64,
 }
 
 impl SynthConfig {
@@ -53,6 +55,7 @@ impl SynthConfig {
             cutoff: Date::from_calendar_date(2026, time::Month::March, 31).expect("valid date"),
             breast_share: 0.15,
             hip_share: 0.46,
+            second_joint_share: 0.25,
         }
     }
 }
@@ -294,7 +297,7 @@ impl World {
         };
         let nhs_number = self
             .nhs_number(u64::from(breast), k)
-            .expect("more patients in one registry than the 900,000 test NHS numbers this generator provides");
+            .expect("more patients in one registry than the 900,000 test NHS numbers this generator provides (999 numbers allow about 909,000 in all)");
         if breast { self.breast_patient(&mut rng, nhs_number) } else { self.joint_patient(&mut rng, nhs_number) }
     }
 
@@ -353,7 +356,7 @@ impl World {
         let bmi: f64 = Normal::<f64>::new(29.0, 5.0).expect("valid").sample(rng).clamp(16.0, 60.0);
 
         let mut joints = vec![(hip, if rng.random_bool(0.5) { "L" } else { "R" }, first_date)];
-        if rng.random_bool(0.25) {
+        if rng.random_bool(self.config.second_joint_share) {
             let later = first_date + Duration::days(rng.random_range(90..3650));
             if later < end {
                 let (h, s) = if rng.random_bool(0.7) {

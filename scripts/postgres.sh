@@ -1,0 +1,55 @@
+# Sourced by the test and benchmark scripts: makes sure a PostgreSQL answers for the tests and
+# exports TESSERA_TEST_POSTGRES_URL. In order: the URL already set; a server on 127.0.0.1:5432
+# (the machine's own); the machine's cluster, started; a throwaway cluster made with initdb in a
+# temporary directory on port 55432 (installing Debian's postgresql package first if needed),
+# stopped again when the calling script exits.
+
+pg_answers() { psql "$1" -Atqc 'select 1' >/dev/null 2>&1; }
+
+as_root() { if [ "$(id -u)" = 0 ]; then "$@"; else sudo "$@"; fi; }
+
+ensure_pg_tools() {
+  if ! command -v psql >/dev/null 2>&1 || ! ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1; then
+    echo "installing PostgreSQL from Debian's packages…" >&2
+    as_root apt-get update -qq >&2
+    DEBIAN_FRONTEND=noninteractive as_root apt-get install -y -qq postgresql >&2
+  fi
+}
+
+ensure_postgres() {
+  if [ -n "${TESSERA_TEST_POSTGRES_URL:-}" ] && pg_answers "$TESSERA_TEST_POSTGRES_URL"; then return 0; fi
+  local default="postgres://postgres@127.0.0.1:5432/postgres"
+  command -v psql >/dev/null 2>&1 || ensure_pg_tools
+  if pg_answers "$default"; then export TESSERA_TEST_POSTGRES_URL="$default"; return 0; fi
+  if [ -d /etc/postgresql ] && command -v pg_ctlcluster >/dev/null 2>&1; then
+    for v in $(ls /etc/postgresql); do
+      as_root pg_ctlcluster --skip-systemctl-redirect "$v" main start >/dev/null 2>&1 || true
+    done
+    for _ in $(seq 1 30); do
+      if pg_answers "$default"; then export TESSERA_TEST_POSTGRES_URL="$default"; return 0; fi
+      sleep 1
+    done
+  fi
+  # A throwaway cluster of our own, trust auth on 127.0.0.1:55432.
+  ensure_pg_tools
+  local bin; bin=$(ls -d /usr/lib/postgresql/*/bin | sort -V | tail -n 1)
+  TESSERA_PG_DIR=$(mktemp -d /tmp/tessera-pg.XXXXXX)
+  export TESSERA_PG_DIR
+  local run=()
+  if [ "$(id -u)" = 0 ]; then chown postgres "$TESSERA_PG_DIR"; run=(runuser -u postgres --); fi
+  "${run[@]}" "$bin/initdb" -D "$TESSERA_PG_DIR/data" -U postgres -A trust >/dev/null
+  "${run[@]}" "$bin/pg_ctl" -D "$TESSERA_PG_DIR/data" -o "-p 55432 -k $TESSERA_PG_DIR -c listen_addresses=127.0.0.1" -l "$TESSERA_PG_DIR/log" -w start >/dev/null
+  trap 'runuser_stop' EXIT
+  export TESSERA_TEST_POSTGRES_URL="postgres://postgres@127.0.0.1:55432/postgres"
+  pg_answers "$TESSERA_TEST_POSTGRES_URL" || { echo "could not start a PostgreSQL for the tests" >&2; return 1; }
+}
+
+runuser_stop() {
+  local bin; bin=$(ls -d /usr/lib/postgresql/*/bin | sort -V | tail -n 1)
+  if [ "$(id -u)" = 0 ]; then
+    runuser -u postgres -- "$bin/pg_ctl" -D "$TESSERA_PG_DIR/data" -m fast stop >/dev/null 2>&1 || true
+  else
+    "$bin/pg_ctl" -D "$TESSERA_PG_DIR/data" -m fast stop >/dev/null 2>&1 || true
+  fi
+  rm -rf "$TESSERA_PG_DIR"
+}

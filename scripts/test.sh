@@ -1,0 +1,8 @@
+#!/usr/bin/env bash
+# Runs every test of the workspace, with a real PostgreSQL (started or created if none answers).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+source scripts/postgres.sh
+ensure_postgres
+echo "PostgreSQL for the tests: ${TESSERA_TEST_POSTGRES_URL}" >&2
+cargo test --workspace --locked "$@"
