@@ -19,6 +19,9 @@ use tessera_synth::{SynthConfig, World};
 use tessera_testkit::TestDb;
 use tessera_vault::MasterKey;
 
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn arg(name: &str) -> Option<u64> {
     let args: Vec<String> = std::env::args().collect();
     args.iter().position(|a| a == name).and_then(|i| args.get(i + 1)).and_then(|v| v.replace('_', "").parse().ok())

@@ -49,10 +49,10 @@ impl Settings {
                 None => settings = Some(Settings { database_url: url, master_key_file: PathBuf::new() }),
             }
         }
-        if let Ok(key) = std::env::var("TESSERA_MASTER_KEY_FILE") {
-            if let Some(s) = settings.as_mut() {
-                s.master_key_file = PathBuf::from(key);
-            }
+        if let Ok(key) = std::env::var("TESSERA_MASTER_KEY_FILE")
+            && let Some(s) = settings.as_mut()
+        {
+            s.master_key_file = PathBuf::from(key);
         }
         match settings {
             Some(s) if !s.master_key_file.as_os_str().is_empty() => Ok(s),

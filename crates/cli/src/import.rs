@@ -195,25 +195,27 @@ type RowResult = Result<Prepared, Vec<RowProblem>>;
 impl Context {
     fn prepare(&self, line: u64, row: &csv::ByteRecord) -> Result<RowResult, StoreError> {
         let mut problems = Problems::new();
-        let text = |i: usize, problems: &mut Problems, name: &str| -> String {
+        // Borrow every cell from the row: no copies until validation keeps a value.
+        let text = |i: usize, problems: &mut Problems, name: &str| -> &str {
             match std::str::from_utf8(row.get(i).unwrap_or_default()) {
-                Ok(s) => s.to_owned(),
+                Ok(s) => s,
                 Err(_) => {
                     problems.push(name, "is not valid UTF-8 text");
-                    String::new()
+                    ""
                 }
             }
         };
-        let p: Vec<String> = PATIENT_COLUMNS
-            .iter()
-            .zip(&self.columns.patient)
-            .map(|(name, i)| i.map(|i| text(i, &mut problems, name)).unwrap_or_default())
-            .collect();
+        let mut p = [""; 9];
+        for ((slot, name), i) in p.iter_mut().zip(PATIENT_COLUMNS).zip(&self.columns.patient) {
+            if let Some(i) = i {
+                *slot = text(*i, &mut problems, name);
+            }
+        }
         let org_text = text(self.columns.organisation, &mut problems, ORGANISATION_COLUMN);
-        let values: Vec<(String, String)> =
-            self.columns.fields.iter().map(|(name, i)| (name.clone(), text(*i, &mut problems, name))).collect();
+        let pairs: Vec<(&str, &str)> =
+            self.columns.fields.iter().map(|(name, i)| (name.as_str(), text(*i, &mut problems, name))).collect();
 
-        let org = match OdsCode::parse(&org_text) {
+        let org = match OdsCode::parse(org_text) {
             Ok(code) if self.organisations.contains(code.as_str()) => Some(code),
             Ok(_) => {
                 problems.push(ORGANISATION_COLUMN, "is not a known organisation (load it first)");
@@ -225,24 +227,23 @@ impl Context {
             }
         };
         let input = PatientInput {
-            nhs_number: &p[0],
-            family_name: &p[1],
-            given_name: &p[2],
-            date_of_birth: &p[3],
-            sex: &p[4],
-            postcode: &p[5],
-            date_of_death: &p[6],
-            opted_out: &p[7],
-            consent: &p[8],
+            nhs_number: p[0],
+            family_name: p[1],
+            given_name: p[2],
+            date_of_birth: p[3],
+            sex: p[4],
+            postcode: p[5],
+            date_of_death: p[6],
+            opted_out: p[7],
+            consent: p[8],
         };
         let patient = input.parse(self.dict.consent_required(), self.today).map_err(|e| problems.extend(e)).ok();
-        let pairs: Vec<(&str, &str)> = values.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
         let form = self.dict.form(&self.form_name).expect("form checked before import");
         let record = self.dict.validate(form, &pairs, self.today).map_err(|e| problems.extend(e)).ok();
         match (patient, record, org) {
             (Some(patient), Some(record), Some(org)) if problems.is_empty() => {
                 let patient = NewPatient::seal(&patient, &self.cipher, self.key_version)?;
-                let record = NewRecord::new(patient.id(), &org, &record, self.version);
+                let record = NewRecord::new(patient.id(), &org, form, &record, self.version);
                 Ok(Ok(Prepared { patient, record }))
             }
             _ => Ok(Err(problems.into_iter().map(|p| RowProblem { line, field: p.field, reason: p.reason }).collect())),
@@ -292,7 +293,9 @@ pub async fn import_csv(
         let (path, registry, form) = (path.to_owned(), registry.to_string(), form.to_owned());
         tokio::task::spawn_blocking(move || fingerprint(&path, &registry, &form)).await.expect("hashing thread")?
     };
-    let submission_id = opts.submission_id.clone().unwrap_or_else(|| format!("sha256-{digest}"));
+    // 128 bits of the digest are plenty to recognise a file again, and keep every record's
+    // submission tag short.
+    let submission_id = opts.submission_id.clone().unwrap_or_else(|| format!("sha256-{}", &digest[..32]));
     if let Some(info) = store.submission(registry, &submission_id).await? {
         return Ok(ImportReport {
             submission_id,
@@ -328,6 +331,7 @@ pub async fn import_csv(
     let (mut total, mut stored, mut rejected, mut new_patients) = (0u64, 0u64, 0u64, 0u64);
     let mut problems = Vec::new();
     let mut next_log = 100_000u64;
+    let (mut write_patients, mut write_records) = (std::time::Duration::ZERO, std::time::Duration::ZERO);
     while let Some(chunk) = rx.recv().await {
         let chunk = chunk?;
         total += chunk.len() as u64;
@@ -378,8 +382,12 @@ pub async fn import_csv(
             };
             records.push(record.with_patient(id));
         }
+        let t0 = std::time::Instant::now();
         writer.insert_patients(&patients).await?;
+        let t1 = std::time::Instant::now();
         writer.insert_records(&records, Some(&submission_id)).await?;
+        write_patients += t1 - t0;
+        write_records += t1.elapsed();
         new_patients += patients.len() as u64;
         stored += records.len() as u64;
         if stored >= next_log {
@@ -388,6 +396,7 @@ pub async fn import_csv(
         }
     }
     producer.await.expect("reading thread");
+    tracing::debug!(?write_patients, ?write_records, "time spent writing");
     bar.finish_and_clear();
 
     let base = ImportReport {

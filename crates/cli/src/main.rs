@@ -17,6 +17,11 @@ use tessera_store::{LoadOutcome, Store};
 use tessera_synth::{SynthConfig, World};
 
 /// Tessera: an open, secure platform for national clinical outcome registries.
+/// mimalloc: imports allocate many small buffers on several threads, where glibc's allocator
+/// spent a fifth of the CPU time (measured with perf).
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[derive(Parser)]
 #[command(version, about)]
 struct Cli {
@@ -167,7 +172,9 @@ async fn main() -> ExitCode {
     tracing_subscriber::fmt()
         .with_writer(std::io::stderr)
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
-        .with_env_filter(tracing_subscriber::EnvFilter::try_from_env("TESSERA_LOG").unwrap_or_else(|_| "info".into()))
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_env("TESSERA_LOG").unwrap_or_else(|_| "info,sqlx=warn".into()),
+        )
         .init();
     let cli = Cli::parse();
     match run(cli).await {

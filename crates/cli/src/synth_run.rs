@@ -53,7 +53,7 @@ fn prepare(
             .validate(form, &pairs, today)
             .map_err(|e| anyhow::anyhow!("synthetic {} record failed validation (a generator bug): {e}", r.form))?;
         let org = ods(world, r.organisation);
-        let record = NewRecord::new(new_patient.id(), org, &valid, version);
+        let record = NewRecord::new(new_patient.id(), org, form, &valid, version);
         for i in &r.implants {
             implants.push(NewImplant {
                 record_id: record.id(),
@@ -202,8 +202,9 @@ pub fn synth_to_csv(world: &World, dictionaries: &[Dictionary], dir: &Path) -> a
     std::fs::create_dir_all(dir)?;
     let orgs = dir.join("organisations.csv");
     write_organisations_csv(world, &orgs)?;
-    let mut writers: BTreeMap<(String, String), (csv::Writer<std::fs::File>, Vec<String>, u64, PathBuf)> =
-        BTreeMap::new();
+    /// Per (registry, form): the open file, its header, rows written, its path.
+    type FormFile = (csv::Writer<std::fs::File>, Vec<String>, u64, PathBuf);
+    let mut writers: BTreeMap<(String, String), FormFile> = BTreeMap::new();
     for d in dictionaries {
         for f in d.forms() {
             let path = dir.join(format!("{}-{}.csv", d.registry(), f.name()));

@@ -176,6 +176,7 @@ mod tests {
     }
 
     /// An independent, deliberately naive statement of the published rule, for the property tests.
+    #[allow(clippy::needless_range_loop)] // written as the published rule reads: digit i, weight 10 − i
     fn reference_is_valid(digits: &[u8]) -> bool {
         let mut sum = 0u32;
         for i in 0..9 {

@@ -275,10 +275,10 @@ impl PatientInput<'_> {
         };
 
         let identifiers = if identifiable { self.parse_identifiers(today, &mut problems) } else { None };
-        if let (Some(ids), Some(Some(death))) = (&identifiers, date_of_death) {
-            if death < ids.date_of_birth {
-                problems.push("date_of_death", "must not be before the date of birth");
-            }
+        if let (Some(ids), Some(Some(death))) = (&identifiers, date_of_death)
+            && death < ids.date_of_birth
+        {
+            problems.push("date_of_death", "must not be before the date of birth");
         }
 
         if !problems.is_empty() {

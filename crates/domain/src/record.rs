@@ -1,7 +1,5 @@
 //! Records: one form filled in for one patient, validated against its dictionary version.
 
-use std::collections::HashMap;
-
 use time::{Date, Month};
 
 use crate::dictionary::{Dictionary, FieldKind, Form};
@@ -126,36 +124,36 @@ impl Dictionary {
     /// identifier cannot leak into an error report.
     pub fn validate(&self, form: &Form, input: RecordInput<'_>, today: Date) -> Result<ValidRecord, Problems> {
         let mut problems = Problems::new();
-        let mut raw: HashMap<&str, &str> = HashMap::with_capacity(input.len());
+        // The raw text of each field, by the field's position in the form.
+        let fields = form.fields();
+        let mut raw: Vec<Option<&str>> = vec![None; fields.len()];
         for &(name, value) in input {
-            if form.field(name).is_none() {
-                problems.push(name, format!("is not a field of the form {:?}", form.name().as_str()));
-            } else if raw.insert(name, value.trim()).is_some() {
-                problems.push(name, "is given more than once");
+            match fields.iter().position(|f| f.name().as_str() == name) {
+                None => problems.push(name, format!("is not a field of the form {:?}", form.name().as_str())),
+                Some(i) if raw[i].is_some() => problems.push(name, "is given more than once"),
+                Some(i) => raw[i] = Some(value.trim()),
             }
         }
-        let present = |name: &str| raw.get(name).copied().filter(|v| !v.is_empty());
+        let present = |name: &str| {
+            fields.iter().position(|f| f.name().as_str() == name).and_then(|i| raw[i]).filter(|v| !v.is_empty())
+        };
 
         let mut values = Vec::with_capacity(form.fields().len());
-        for field in form.fields() {
+        for (i, field) in fields.iter().enumerate() {
             let name = field.name().as_str();
-            let Some(text) = present(name) else {
+            let Some(text) = raw[i].filter(|v| !v.is_empty()) else {
                 if field.required() {
                     problems.push(name, "is required");
-                } else if let Some(cond) = field.required_if() {
-                    if let Some(other) = present(cond.field().as_str()) {
-                        if cond.equals().is_empty() {
-                            problems.push(name, format!("is required when {:?} is filled in", cond.field().as_str()));
-                        } else if cond.equals().iter().any(|e| e == other) {
-                            problems.push(
-                                name,
-                                format!(
-                                    "is required when {:?} is {}",
-                                    cond.field().as_str(),
-                                    cond.equals().join(" or ")
-                                ),
-                            );
-                        }
+                } else if let Some(cond) = field.required_if()
+                    && let Some(other) = present(cond.field().as_str())
+                {
+                    if cond.equals().is_empty() {
+                        problems.push(name, format!("is required when {:?} is filled in", cond.field().as_str()));
+                    } else if cond.equals().iter().any(|e| e == other) {
+                        problems.push(
+                            name,
+                            format!("is required when {:?} is {}", cond.field().as_str(), cond.equals().join(" or ")),
+                        );
                     }
                 }
                 continue;

@@ -1,7 +1,7 @@
 //! Records and their revisions, and implanted components.
 
 use sqlx::Row;
-use tessera_domain::{OdsCode, ValidRecord};
+use tessera_domain::{Form, OdsCode, RegistryId, ValidRecord};
 use time::{Date, OffsetDateTime};
 use uuid::Uuid;
 
@@ -18,26 +18,72 @@ pub struct NewRecord {
     pub(crate) data: String,
 }
 
-/// Encodes a record's values as a JSON object of canonical texts, in field order.
-pub(crate) fn encode_values(record: &ValidRecord) -> String {
-    let map: serde_json::Map<String, serde_json::Value> = record
-        .values()
-        .iter()
-        .map(|(field, value)| (field.to_string(), serde_json::Value::String(value.canonical())))
-        .collect();
-    serde_json::Value::Object(map).to_string()
+/// Encodes a record's values compactly: a JSON array of canonical texts in the order of the
+/// form's fields in the record's dictionary version, `null` where a field has no value, trailing
+/// nulls left out. The (registry, dictionary version, form) stored beside it names every position,
+/// so the array is exact without repeating field names a million times.
+pub(crate) fn encode_values(form: &Form, record: &ValidRecord) -> String {
+    let mut out = String::with_capacity(16 * form.fields().len());
+    out.push('[');
+    let mut values = record.values().iter().peekable();
+    let mut pending_nulls = 0usize;
+    let mut first = true;
+    for field in form.fields() {
+        match values.peek() {
+            Some((name, value)) if name == field.name() => {
+                for _ in 0..pending_nulls {
+                    if !first {
+                        out.push(',');
+                    }
+                    out.push_str("null");
+                    first = false;
+                }
+                pending_nulls = 0;
+                if !first {
+                    out.push(',');
+                }
+                first = false;
+                push_json_string(&mut out, &value.canonical());
+                values.next();
+            }
+            _ => pending_nulls += 1,
+        }
+    }
+    debug_assert!(values.next().is_none(), "a ValidRecord's values follow its form's field order");
+    out.push(']');
+    out
+}
+
+fn push_json_string(out: &mut String, s: &str) {
+    out.push('"');
+    for c in s.chars() {
+        match c {
+            '"' => out.push_str("\\\""),
+            '\\' => out.push_str("\\\\"),
+            c if (c as u32) < 0x20 => out.push_str(&format!("\\u{:04x}", c as u32)),
+            c => out.push(c),
+        }
+    }
+    out.push('"');
 }
 
 impl NewRecord {
-    /// A new record of `patient_id` at `organisation`, validated under `dictionary_version`.
-    pub fn new(patient_id: Uuid, organisation: &OdsCode, record: &ValidRecord, dictionary_version: u32) -> Self {
+    /// A new record of `patient_id` at `organisation`, validated against `form` of dictionary
+    /// version `dictionary_version`.
+    pub fn new(
+        patient_id: Uuid,
+        organisation: &OdsCode,
+        form: &Form,
+        record: &ValidRecord,
+        dictionary_version: u32,
+    ) -> Self {
         Self {
             id: Uuid::now_v7(),
             patient_id,
             organisation: organisation.to_string(),
             form: record.form().to_string(),
             dictionary_version: dictionary_version as i32,
-            data: encode_values(record),
+            data: encode_values(form, record),
         }
     }
 
@@ -53,7 +99,7 @@ impl NewRecord {
     }
 }
 
-/// An implanted component of a procedure record.
+/// An implanted component of a procedure record, captured with the record's first revision.
 #[derive(Debug, Clone)]
 pub struct NewImplant {
     /// The procedure record.
@@ -106,17 +152,28 @@ pub struct StoredRecord {
     pub current: Revision,
 }
 
-fn decode_values(data: &str) -> Result<Vec<(String, String)>> {
+/// (registry, form, revision, dictionary version, data, reason, created at) as selected.
+type RevisionRow = (String, String, i32, i32, String, Option<String>, OffsetDateTime);
+/// (record, organisation, GTIN, lot, serial, expiry, entry) as selected.
+type ImplantRow = (Uuid, String, String, Option<String>, Option<String>, Option<Date>, String);
+
+/// Decodes [`encode_values`]'s array back to (field, text) pairs, using the form's fields.
+fn decode_values(form: &Form, data: &str) -> Result<Vec<(String, String)>> {
     let v: serde_json::Value =
         serde_json::from_str(data).map_err(|e| StoreError::Corrupt(format!("record data: {e}")))?;
-    let obj = v.as_object().ok_or_else(|| StoreError::Corrupt("record data is not an object".into()))?;
-    obj.iter()
-        .map(|(k, v)| {
-            v.as_str()
-                .map(|s| (k.clone(), s.to_owned()))
-                .ok_or_else(|| StoreError::Corrupt(format!("record value of {k} is not text")))
-        })
-        .collect()
+    let items = v.as_array().ok_or_else(|| StoreError::Corrupt("record data is not an array".into()))?;
+    if items.len() > form.fields().len() {
+        return Err(StoreError::Corrupt("record data has more values than its form has fields".into()));
+    }
+    let mut out = Vec::new();
+    for (field, item) in form.fields().iter().zip(items) {
+        match item {
+            serde_json::Value::Null => {}
+            serde_json::Value::String(s) => out.push((field.name().to_string(), s.clone())),
+            _ => return Err(StoreError::Corrupt(format!("record value of {} is not text", field.name()))),
+        }
+    }
+    Ok(out)
 }
 
 impl Store {
@@ -125,32 +182,45 @@ impl Store {
     pub async fn correct_record(
         &self,
         record_id: Uuid,
+        form: &Form,
         record: &ValidRecord,
         dictionary_version: u32,
         reason: &str,
     ) -> Result<u32> {
-        let data = encode_values(record);
+        if form.name() != record.form() {
+            return Err(StoreError::Conflict("the record was not validated against the form given".into()));
+        }
+        let data = encode_values(form, record);
         let at = now();
         let revision = on_db!(self, pool => {
             let mut tx = pool.begin().await?;
-            let head: Option<(String, String, i32)> = sqlx::query_as(
-                "SELECT r.registry_id, r.form, MAX(v.revision) FROM records r JOIN record_revisions v ON v.record_id = r.id \
-                 WHERE r.id = $1 GROUP BY r.registry_id, r.form",
+            let head: Option<(String, Uuid, String, String, i32)> = sqlx::query_as(
+                "SELECT registry_id, patient_id, organisation, form, revision FROM records WHERE id = $1 \
+                 ORDER BY revision DESC LIMIT 1",
             )
             .bind(record_id)
             .fetch_optional(&mut *tx)
             .await?;
-            let (registry, form, latest) = head.ok_or_else(|| StoreError::NotFound("record".into()))?;
-            if form != record.form().as_str() {
-                return Err(StoreError::Conflict(format!("a {form} record cannot be corrected with a {} form", record.form())));
+            let (registry, patient_id, organisation, stored_form, latest) =
+                head.ok_or_else(|| StoreError::NotFound("record".into()))?;
+            if stored_form != record.form().as_str() {
+                return Err(StoreError::Conflict(format!(
+                    "a {stored_form} record cannot be corrected with a {} form",
+                    record.form()
+                )));
             }
+            // The primary key (id, revision) makes two concurrent corrections of one revision
+            // conflict instead of both succeeding.
             sqlx::query(
-                "INSERT INTO record_revisions (record_id, revision, registry_id, dictionary_version, data, reason, created_at) \
-                 VALUES ($1, $2, $3, $4, $5, $6, $7)",
+                "INSERT INTO records (id, revision, registry_id, patient_id, organisation, form, dictionary_version, \
+                 data, submission_id, reason, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, NULL, $9, $10)",
             )
             .bind(record_id)
             .bind(latest + 1)
             .bind(&registry)
+            .bind(patient_id)
+            .bind(&organisation)
+            .bind(&stored_form)
             .bind(dictionary_version as i32)
             .bind(&data)
             .bind(reason)
@@ -165,10 +235,10 @@ impl Store {
 
     /// Every revision of a record, oldest first.
     pub async fn record_history(&self, record_id: Uuid) -> Result<Vec<Revision>> {
-        let rows: Vec<(i32, i32, String, Option<String>, OffsetDateTime)> = on_db!(self, pool => {
+        let rows: Vec<RevisionRow> = on_db!(self, pool => {
             sqlx::query_as(
-                "SELECT revision, dictionary_version, data, reason, created_at FROM record_revisions \
-                 WHERE record_id = $1 ORDER BY revision",
+                "SELECT registry_id, form, revision, dictionary_version, data, reason, created_at \
+                 FROM records WHERE id = $1 ORDER BY revision",
             )
             .bind(record_id)
             .fetch_all(pool)
@@ -177,24 +247,32 @@ impl Store {
         if rows.is_empty() {
             return Err(StoreError::NotFound("record".into()));
         }
-        rows.into_iter()
-            .map(|(revision, version, data, reason, created_at)| {
-                Ok(Revision {
-                    revision: revision as u32,
-                    dictionary_version: version as u32,
-                    values: decode_values(&data)?,
-                    reason,
-                    created_at,
-                })
-            })
-            .collect()
+        let mut dictionaries: std::collections::HashMap<i32, tessera_domain::Dictionary> = Default::default();
+        let mut out = Vec::with_capacity(rows.len());
+        for (registry, form, revision, version, data, reason, created_at) in rows {
+            if let std::collections::hash_map::Entry::Vacant(slot) = dictionaries.entry(version) {
+                let id = RegistryId::parse(&registry).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+                slot.insert(self.dictionary(&id, version as u32).await?);
+            }
+            let form_def = dictionaries[&version]
+                .form(&form)
+                .ok_or_else(|| StoreError::Corrupt(format!("form {form} missing from dictionary version {version}")))?;
+            out.push(Revision {
+                revision: revision as u32,
+                dictionary_version: version as u32,
+                values: decode_values(form_def, &data)?,
+                reason,
+                created_at,
+            });
+        }
+        Ok(out)
     }
 
     /// A record with its newest revision.
     pub async fn record(&self, record_id: Uuid) -> Result<StoredRecord> {
         let head = on_db!(self, pool => {
             let row = sqlx::query(
-                "SELECT registry_id, patient_id, organisation, form, submission_id FROM records WHERE id = $1",
+                "SELECT registry_id, patient_id, organisation, form, submission_id FROM records WHERE id = $1 AND revision = 1",
             )
             .bind(record_id)
             .fetch_optional(pool)
@@ -220,7 +298,7 @@ impl Store {
     /// The ids of a patient's records, oldest first.
     pub async fn records_of_patient(&self, patient_id: Uuid) -> Result<Vec<Uuid>> {
         let rows: Vec<(Uuid,)> = on_db!(self, pool => {
-            sqlx::query_as("SELECT id FROM records WHERE patient_id = $1 ORDER BY id").bind(patient_id).fetch_all(pool).await?
+            sqlx::query_as("SELECT id FROM records WHERE patient_id = $1 AND revision = 1 ORDER BY id").bind(patient_id).fetch_all(pool).await?
         });
         Ok(rows.into_iter().map(|(id,)| id).collect())
     }
@@ -228,7 +306,7 @@ impl Store {
     /// How many records a submission stored.
     pub async fn submission_record_count(&self, registry: &str, submission_id: &str) -> Result<i64> {
         let (n,): (i64,) = on_db!(self, pool => {
-            sqlx::query_as("SELECT COUNT(*) FROM records WHERE registry_id = $1 AND submission_id = $2")
+            sqlx::query_as("SELECT COUNT(*) FROM records WHERE registry_id = $1 AND submission_id = $2 AND revision = 1")
                 .bind(registry)
                 .bind(submission_id)
                 .fetch_one(pool)
@@ -239,7 +317,7 @@ impl Store {
 
     /// The implants of one procedure record.
     pub async fn implants_of(&self, record_id: Uuid) -> Result<Vec<NewImplant>> {
-        let rows: Vec<(Uuid, String, String, Option<String>, Option<String>, Option<Date>, String)> = on_db!(self, pool => {
+        let rows: Vec<ImplantRow> = on_db!(self, pool => {
             sqlx::query_as(
                 "SELECT record_id, organisation, gtin, lot, serial, expiry, entry FROM implants WHERE record_id = $1 ORDER BY id",
             )

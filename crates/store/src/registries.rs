@@ -247,7 +247,7 @@ impl Store {
         let rows: Vec<(String, String, String, i64, i64)> = on_db!(self, pool => {
             sqlx::query_as(
                 "SELECT registry_id, organisation, form, COUNT(*), COUNT(DISTINCT patient_id) FROM records \
-                 GROUP BY registry_id, organisation, form ORDER BY registry_id, organisation, form",
+                 WHERE revision = 1 GROUP BY registry_id, organisation, form ORDER BY registry_id, organisation, form",
             )
             .fetch_all(pool)
             .await?

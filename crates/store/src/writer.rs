@@ -7,6 +7,7 @@ use tessera_domain::RegistryId;
 use time::OffsetDateTime;
 use uuid::Uuid;
 
+use crate::pgcopy::CopyBuf;
 use crate::{NewImplant, NewPatient, NewRecord, Result, Store, StoreError, now};
 
 /// Rows per multi-row INSERT. With at most 14 columns this stays under SQLite's limit of 32,766
@@ -153,32 +154,45 @@ impl Writer {
     pub async fn insert_patients(&mut self, patients: &[NewPatient]) -> Result<()> {
         let registry = self.registry.as_str().to_owned();
         let at = self.at;
-        for chunk in patients.chunks(CHUNK) {
-            on_tx!(self, tx => {
-                let mut qb = QueryBuilder::new(
-                    "INSERT INTO patients (id, registry_id, key_version, nhs_blind, nhs_number, family_name, given_name, \
-                     date_of_birth, postcode, sex, date_of_death, opted_out, consent, created_at) ",
-                );
-                qb.push_values(chunk, |mut b, p| {
-                    let sealed = p.sealed.as_ref();
-                    let col = |i: usize| sealed.map(|s| s[i].as_slice());
-                    b.push_bind(p.id)
-                        .push_bind(registry.as_str())
-                        .push_bind(p.key_version)
-                        .push_bind(p.blind.as_deref())
-                        .push_bind(col(0))
-                        .push_bind(col(1))
-                        .push_bind(col(2))
-                        .push_bind(col(3))
-                        .push_bind(col(4))
-                        .push_bind(p.sex)
-                        .push_bind(p.date_of_death)
-                        .push_bind(p.opted_out)
-                        .push_bind(p.consent)
-                        .push_bind(at);
-                });
-                qb.build().execute(&mut **tx).await?;
-            });
+        const COLUMNS: &str = "patients (id, registry_id, key_version, nhs_blind, nhs_number, family_name, given_name, \
+                               date_of_birth, postcode, sex, date_of_death, opted_out, consent, created_at)";
+        match &mut self.tx {
+            Tx::Postgres(tx) => {
+                let mut buf = CopyBuf::new(patients.len() * 400);
+                for p in patients {
+                    let col = |i: usize| p.sealed.as_ref().map(|s| s[i].as_slice());
+                    buf.row(14).uuid(p.id).text(&registry).int4(p.key_version).opt_bytes(p.blind.as_deref());
+                    for i in 0..5 {
+                        buf.opt_bytes(col(i));
+                    }
+                    buf.text(p.sex).date(p.date_of_death).boolean(p.opted_out).text(p.consent).timestamptz(at);
+                }
+                copy_in(tx, &format!("COPY {COLUMNS} FROM STDIN (FORMAT binary)"), buf).await?;
+            }
+            Tx::Sqlite(tx) => {
+                for chunk in patients.chunks(CHUNK) {
+                    let mut qb = QueryBuilder::new(format!("INSERT INTO {COLUMNS} "));
+                    qb.push_values(chunk, |mut b, p| {
+                        let sealed = p.sealed.as_ref();
+                        let col = |i: usize| sealed.map(|s| s[i].as_slice());
+                        b.push_bind(p.id)
+                            .push_bind(registry.as_str())
+                            .push_bind(p.key_version)
+                            .push_bind(p.blind.as_deref())
+                            .push_bind(col(0))
+                            .push_bind(col(1))
+                            .push_bind(col(2))
+                            .push_bind(col(3))
+                            .push_bind(col(4))
+                            .push_bind(p.sex)
+                            .push_bind(p.date_of_death)
+                            .push_bind(p.opted_out)
+                            .push_bind(p.consent)
+                            .push_bind(at);
+                    });
+                    qb.build().execute(&mut **tx).await?;
+                }
+            }
         }
         Ok(())
     }
@@ -187,35 +201,35 @@ impl Writer {
     pub async fn insert_records(&mut self, records: &[NewRecord], submission: Option<&str>) -> Result<()> {
         let registry = self.registry.as_str().to_owned();
         let at = self.at;
-        for chunk in records.chunks(CHUNK) {
-            on_tx!(self, tx => {
-                let mut qb = QueryBuilder::new(
-                    "INSERT INTO records (id, registry_id, patient_id, organisation, form, submission_id, created_at) ",
-                );
-                qb.push_values(chunk, |mut b, r| {
-                    b.push_bind(r.id)
-                        .push_bind(registry.as_str())
-                        .push_bind(r.patient_id)
-                        .push_bind(r.organisation.as_str())
-                        .push_bind(r.form.as_str())
-                        .push_bind(submission)
-                        .push_bind(at);
-                });
-                qb.build().execute(&mut **tx).await?;
-                let mut qb = QueryBuilder::new(
-                    "INSERT INTO record_revisions (record_id, revision, registry_id, dictionary_version, data, reason, created_at) ",
-                );
-                qb.push_values(chunk, |mut b, r| {
-                    b.push_bind(r.id)
-                        .push_bind(1i32)
-                        .push_bind(registry.as_str())
-                        .push_bind(r.dictionary_version)
-                        .push_bind(r.data.as_str())
-                        .push_bind(None::<&str>)
-                        .push_bind(at);
-                });
-                qb.build().execute(&mut **tx).await?;
-            });
+        const COLUMNS: &str = "records (id, revision, registry_id, patient_id, organisation, form, dictionary_version, \
+                               data, submission_id, created_at)";
+        match &mut self.tx {
+            Tx::Postgres(tx) => {
+                let mut buf = CopyBuf::new(records.len() * 300);
+                for r in records {
+                    buf.row(10).uuid(r.id).int4(1).text(&registry).uuid(r.patient_id).text(&r.organisation);
+                    buf.text(&r.form).int4(r.dictionary_version).text(&r.data).opt_text(submission).timestamptz(at);
+                }
+                copy_in(tx, &format!("COPY {COLUMNS} FROM STDIN (FORMAT binary)"), buf).await?;
+            }
+            Tx::Sqlite(tx) => {
+                for chunk in records.chunks(CHUNK) {
+                    let mut qb = QueryBuilder::new(format!("INSERT INTO {COLUMNS} "));
+                    qb.push_values(chunk, |mut b, r| {
+                        b.push_bind(r.id)
+                            .push_bind(1i32)
+                            .push_bind(registry.as_str())
+                            .push_bind(r.patient_id)
+                            .push_bind(r.organisation.as_str())
+                            .push_bind(r.form.as_str())
+                            .push_bind(r.dictionary_version)
+                            .push_bind(r.data.as_str())
+                            .push_bind(submission)
+                            .push_bind(at);
+                    });
+                    qb.build().execute(&mut **tx).await?;
+                }
+            }
         }
         Ok(())
     }
@@ -224,25 +238,37 @@ impl Writer {
     pub async fn insert_implants(&mut self, implants: &[NewImplant]) -> Result<()> {
         let registry = self.registry.as_str().to_owned();
         let at = self.at;
-        for chunk in implants.chunks(CHUNK) {
-            on_tx!(self, tx => {
-                let mut qb = QueryBuilder::new(
-                    "INSERT INTO implants (id, record_id, registry_id, organisation, gtin, lot, serial, expiry, entry, created_at) ",
-                );
-                qb.push_values(chunk, |mut b, i| {
-                    b.push_bind(Uuid::now_v7())
-                        .push_bind(i.record_id)
-                        .push_bind(registry.as_str())
-                        .push_bind(i.organisation.as_str())
-                        .push_bind(i.gtin.as_str())
-                        .push_bind(i.lot.as_deref())
-                        .push_bind(i.serial.as_deref())
-                        .push_bind(i.expiry)
-                        .push_bind(i.entry)
-                        .push_bind(at);
-                });
-                qb.build().execute(&mut **tx).await?;
-            });
+        const COLUMNS: &str = "implants (id, record_id, record_revision, registry_id, organisation, gtin, lot, serial, \
+                               expiry, entry, created_at)";
+        match &mut self.tx {
+            Tx::Postgres(tx) => {
+                let mut buf = CopyBuf::new(implants.len() * 120);
+                for i in implants {
+                    buf.row(11).uuid(Uuid::now_v7()).uuid(i.record_id).int4(1).text(&registry).text(&i.organisation);
+                    buf.text(&i.gtin).opt_text(i.lot.as_deref()).opt_text(i.serial.as_deref()).date(i.expiry);
+                    buf.text(i.entry).timestamptz(at);
+                }
+                copy_in(tx, &format!("COPY {COLUMNS} FROM STDIN (FORMAT binary)"), buf).await?;
+            }
+            Tx::Sqlite(tx) => {
+                for chunk in implants.chunks(CHUNK) {
+                    let mut qb = QueryBuilder::new(format!("INSERT INTO {COLUMNS} "));
+                    qb.push_values(chunk, |mut b, i| {
+                        b.push_bind(Uuid::now_v7())
+                            .push_bind(i.record_id)
+                            .push_bind(1i32)
+                            .push_bind(registry.as_str())
+                            .push_bind(i.organisation.as_str())
+                            .push_bind(i.gtin.as_str())
+                            .push_bind(i.lot.as_deref())
+                            .push_bind(i.serial.as_deref())
+                            .push_bind(i.expiry)
+                            .push_bind(i.entry)
+                            .push_bind(at);
+                    });
+                    qb.build().execute(&mut **tx).await?;
+                }
+            }
         }
         Ok(())
     }
@@ -254,5 +280,20 @@ impl Writer {
             Tx::Postgres(tx) => tx.commit().await?,
         }
         Ok(())
+    }
+}
+
+/// Streams one binary COPY buffer inside the transaction.
+async fn copy_in(tx: &mut Transaction<'static, Postgres>, statement: &str, buf: CopyBuf) -> Result<()> {
+    let mut copy = tx.copy_in_raw(statement).await?;
+    match copy.send(buf.finish()).await {
+        Ok(_) => {
+            copy.finish().await?;
+            Ok(())
+        }
+        Err(e) => {
+            let _ = copy.abort("tessera: sending rows failed").await;
+            Err(e.into())
+        }
     }
 }

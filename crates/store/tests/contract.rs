@@ -112,7 +112,7 @@ async fn add_hip_for(f: &Fixture, version: u32, dict: &Dictionary, nhs: &str) ->
     let new_patient = NewPatient::seal(&patient, &cipher, key_version).unwrap();
     let form = dict.form("hip_primary").unwrap();
     let record = dict.validate(form, &hip("L", "27.4"), TODAY).unwrap();
-    let new_record = NewRecord::new(new_patient.id(), &OdsCode::parse("RRK").unwrap(), &record, version);
+    let new_record = NewRecord::new(new_patient.id(), &OdsCode::parse("RRK").unwrap(), form, &record, version);
     let mut w = f.store.writer(&f.njr).await.unwrap();
     w.insert_patients(std::slice::from_ref(&new_patient)).await.unwrap();
     w.insert_records(std::slice::from_ref(&new_record), None).await.unwrap();
@@ -180,7 +180,7 @@ async fn corrections_add_revisions_and_never_overwrite(db: &TestDb) {
     let (_, record_id) = add_patient_with_hip(&f, 1, &f.dict).await;
     let form = f.dict.form("hip_primary").unwrap();
     let corrected = f.dict.validate(form, &hip("L", "31.2"), TODAY).unwrap();
-    let rev = f.store.correct_record(record_id, &corrected, 1, "BMI transcribed wrongly").await.unwrap();
+    let rev = f.store.correct_record(record_id, form, &corrected, 1, "BMI transcribed wrongly").await.unwrap();
     assert_eq!(rev, 2);
     let history = f.store.record_history(record_id).await.unwrap();
     assert_eq!(history.len(), 2);
@@ -191,8 +191,8 @@ async fn corrections_add_revisions_and_never_overwrite(db: &TestDb) {
     assert_eq!(f.store.record(record_id).await.unwrap().current.revision, 2);
 
     // The database itself refuses to rewrite or delete a revision.
-    let update = "UPDATE record_revisions SET data = '{}'";
-    let delete = "DELETE FROM record_revisions";
+    let update = "UPDATE records SET data = '[]'";
+    let delete = "DELETE FROM records";
     match &f.store {
         Store::Sqlite(p) => {
             assert!(sqlx::query(update).execute(p).await.is_err());
@@ -215,9 +215,13 @@ async fn corrections_add_revisions_and_never_overwrite(db: &TestDb) {
             TODAY,
         )
         .unwrap();
-    assert!(matches!(f.store.correct_record(record_id, &follow_up, 1, "x").await, Err(StoreError::Conflict(_))));
+    assert!(matches!(
+        f.store.correct_record(record_id, knee_form, &follow_up, 1, "x").await,
+        Err(StoreError::Conflict(_))
+    ));
+    assert!(matches!(f.store.correct_record(record_id, form, &follow_up, 1, "x").await, Err(StoreError::Conflict(_))));
     let missing = uuid::Uuid::now_v7();
-    assert!(matches!(f.store.correct_record(missing, &corrected, 1, "x").await, Err(StoreError::NotFound(_))));
+    assert!(matches!(f.store.correct_record(missing, form, &corrected, 1, "x").await, Err(StoreError::NotFound(_))));
 }
 
 async fn identifiers_are_sealed_and_found_again_by_nhs_number(db: &TestDb) {

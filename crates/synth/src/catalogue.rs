@@ -55,6 +55,7 @@ pub fn gtin_with_check(body: u64) -> String {
     format!("{digits}{}", (10 - sum % 10) % 10)
 }
 
+#[allow(clippy::too_many_arguments)] // one row of the catalogue table below
 fn brand(
     company: u64,
     item_base: u64,

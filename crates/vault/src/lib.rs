@@ -127,8 +127,10 @@ impl DataKey {
 }
 
 fn seal(aead: &XChaCha20Poly1305, aad: &[u8], plaintext: &[u8]) -> Result<Vec<u8>, VaultError> {
+    // Nonces come from the thread-local CSPRNG (ChaCha12, seeded and periodically reseeded from
+    // the operating system): as unpredictable as getrandom, without a system call per field.
     let mut nonce = [0u8; NONCE_LEN];
-    getrandom::fill(&mut nonce).map_err(|_| VaultError::Random)?;
+    rand::Rng::fill_bytes(&mut rand::rng(), &mut nonce);
     let nonce = XNonce::from(nonce);
     let ct = aead
         .encrypt(&nonce, chacha20poly1305::aead::Payload { msg: plaintext, aad })

@@ -334,15 +334,15 @@ impl Dictionary {
                             problems.push(&at, "required_if cannot name the field itself")
                         }
                         Some(other) => {
-                            if let FieldKind::Code { list } = &other.kind {
-                                if let Some(l) = lists.get(list) {
-                                    for v in &cond.equals {
-                                        if l.label(v).is_none() {
-                                            problems.push(
-                                                &at,
-                                                format!("required_if value {v:?} is not a code of list {list:?}"),
-                                            );
-                                        }
+                            if let FieldKind::Code { list } = &other.kind
+                                && let Some(l) = lists.get(list)
+                            {
+                                for v in &cond.equals {
+                                    if l.label(v).is_none() {
+                                        problems.push(
+                                            &at,
+                                            format!("required_if value {v:?} is not a code of list {list:?}"),
+                                        );
                                     }
                                 }
                             }

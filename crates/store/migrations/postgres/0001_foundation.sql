@@ -38,10 +38,11 @@ CREATE TABLE dictionaries (
 
 -- A patient of one registry. Identifier columns hold XChaCha20-Poly1305 ciphertexts bound to
 -- (registry, patient id, column); nhs_blind is HMAC-SHA-256 under the registry's blind-index key.
--- All identifier columns are NULL for a patient recorded anonymously (no consent).
+-- All identifier columns are NULL for a patient recorded anonymously (no consent). The registry
+-- is checked through the composite key to registry_keys.
 CREATE TABLE patients (
     id             UUID PRIMARY KEY,
-    registry_id    TEXT NOT NULL REFERENCES registries(id),
+    registry_id    TEXT NOT NULL,
     key_version    INTEGER NOT NULL,
     nhs_blind      BYTEA,
     nhs_number     BYTEA,
@@ -71,43 +72,41 @@ CREATE TABLE submissions (
     PRIMARY KEY (registry_id, id)
 );
 
--- A record: one form instance for one patient at one organisation. Its content lives in
--- record_revisions; a correction adds a revision and never changes an old one.
+-- A record: one form instance for one patient at one organisation, kept as immutable revisions.
+-- Revision 1 is the record as first captured; a correction adds revision n+1 and never changes an
+-- earlier one (triggers refuse UPDATE and DELETE). data is a JSON array of canonical texts in the
+-- order of the form's fields in that dictionary version (null for no value). One table rather
+-- than records + revisions: half the rows and foreign-key checks per imported record.
 CREATE TABLE records (
-    id            UUID PRIMARY KEY,
-    registry_id   TEXT NOT NULL REFERENCES registries(id),
-    patient_id    UUID NOT NULL REFERENCES patients(id),
-    organisation  TEXT NOT NULL REFERENCES organisations(ods_code),
-    form          TEXT NOT NULL,
-    submission_id TEXT,
-    created_at    TIMESTAMPTZ NOT NULL
+    id                 UUID NOT NULL,
+    revision           INTEGER NOT NULL CHECK (revision >= 1),
+    registry_id        TEXT NOT NULL,
+    patient_id         UUID NOT NULL REFERENCES patients(id),
+    organisation       TEXT NOT NULL REFERENCES organisations(ods_code),
+    form               TEXT NOT NULL,
+    dictionary_version INTEGER NOT NULL,
+    data               TEXT NOT NULL,
+    submission_id      TEXT,
+    reason             TEXT,
+    created_at         TIMESTAMPTZ NOT NULL,
+    PRIMARY KEY (id, revision),
+    FOREIGN KEY (registry_id, dictionary_version) REFERENCES dictionaries(registry_id, version)
 );
 CREATE INDEX records_by_patient ON records (patient_id);
 CREATE INDEX records_by_registry_organisation ON records (registry_id, organisation, form);
 
-CREATE TABLE record_revisions (
-    record_id          UUID NOT NULL REFERENCES records(id),
-    revision           INTEGER NOT NULL,
-    registry_id        TEXT NOT NULL,
-    dictionary_version INTEGER NOT NULL,
-    data               TEXT NOT NULL,
-    reason             TEXT,
-    created_at         TIMESTAMPTZ NOT NULL,
-    PRIMARY KEY (record_id, revision),
-    FOREIGN KEY (registry_id, dictionary_version) REFERENCES dictionaries(registry_id, version)
-);
-
-CREATE FUNCTION record_revisions_are_immutable() RETURNS trigger LANGUAGE plpgsql AS $$
+CREATE FUNCTION records_are_immutable() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
     RAISE EXCEPTION 'record revisions are immutable: add a new revision instead';
 END $$;
-CREATE TRIGGER record_revisions_are_immutable BEFORE UPDATE OR DELETE ON record_revisions
-FOR EACH ROW EXECUTE FUNCTION record_revisions_are_immutable();
+CREATE TRIGGER records_are_immutable BEFORE UPDATE OR DELETE ON records
+FOR EACH ROW EXECUTE FUNCTION records_are_immutable();
 
 -- An implanted component, linked to the procedure record that put it in.
 CREATE TABLE implants (
     id            UUID PRIMARY KEY,
-    record_id     UUID NOT NULL REFERENCES records(id),
+    record_id     UUID NOT NULL,
+    record_revision INTEGER NOT NULL,
     registry_id   TEXT NOT NULL REFERENCES registries(id),
     organisation  TEXT NOT NULL REFERENCES organisations(ods_code),
     gtin          TEXT NOT NULL,
@@ -115,6 +114,7 @@ CREATE TABLE implants (
     serial        TEXT,
     expiry        DATE,
     entry         TEXT NOT NULL CHECK (entry IN ('scanned', 'manual', 'synthetic')),
-    created_at    TIMESTAMPTZ NOT NULL
+    created_at    TIMESTAMPTZ NOT NULL,
+    FOREIGN KEY (record_id, record_revision) REFERENCES records(id, revision)
 );
 CREATE INDEX implants_by_record ON implants (record_id);

@@ -38,10 +38,11 @@ CREATE TABLE dictionaries (
 
 -- A patient of one registry. Identifier columns hold XChaCha20-Poly1305 ciphertexts bound to
 -- (registry, patient id, column); nhs_blind is HMAC-SHA-256 under the registry's blind-index key.
--- All identifier columns are NULL for a patient recorded anonymously (no consent).
+-- All identifier columns are NULL for a patient recorded anonymously (no consent). The registry
+-- is checked through the composite key to registry_keys.
 CREATE TABLE patients (
     id             BLOB PRIMARY KEY,
-    registry_id    TEXT NOT NULL REFERENCES registries(id),
+    registry_id    TEXT NOT NULL,
     key_version    INTEGER NOT NULL,
     nhs_blind      BLOB,
     nhs_number     BLOB,
@@ -71,41 +72,39 @@ CREATE TABLE submissions (
     PRIMARY KEY (registry_id, id)
 );
 
--- A record: one form instance for one patient at one organisation. Its content lives in
--- record_revisions; a correction adds a revision and never changes an old one.
+-- A record: one form instance for one patient at one organisation, kept as immutable revisions.
+-- Revision 1 is the record as first captured; a correction adds revision n+1 and never changes an
+-- earlier one (triggers refuse UPDATE and DELETE). data is a JSON array of canonical texts in the
+-- order of the form's fields in that dictionary version (null for no value). One table rather
+-- than records + revisions: half the rows and foreign-key checks per imported record.
 CREATE TABLE records (
-    id            BLOB PRIMARY KEY,
-    registry_id   TEXT NOT NULL REFERENCES registries(id),
-    patient_id    BLOB NOT NULL REFERENCES patients(id),
-    organisation  TEXT NOT NULL REFERENCES organisations(ods_code),
-    form          TEXT NOT NULL,
-    submission_id TEXT,
-    created_at    TEXT NOT NULL
+    id                 BLOB NOT NULL,
+    revision           INTEGER NOT NULL CHECK (revision >= 1),
+    registry_id        TEXT NOT NULL,
+    patient_id         BLOB NOT NULL REFERENCES patients(id),
+    organisation       TEXT NOT NULL REFERENCES organisations(ods_code),
+    form               TEXT NOT NULL,
+    dictionary_version INTEGER NOT NULL,
+    data               TEXT NOT NULL,
+    submission_id      TEXT,
+    reason             TEXT,
+    created_at         TEXT NOT NULL,
+    PRIMARY KEY (id, revision),
+    FOREIGN KEY (registry_id, dictionary_version) REFERENCES dictionaries(registry_id, version)
 );
 CREATE INDEX records_by_patient ON records (patient_id);
 CREATE INDEX records_by_registry_organisation ON records (registry_id, organisation, form);
 
-CREATE TABLE record_revisions (
-    record_id          BLOB NOT NULL REFERENCES records(id),
-    revision           INTEGER NOT NULL,
-    registry_id        TEXT NOT NULL,
-    dictionary_version INTEGER NOT NULL,
-    data               TEXT NOT NULL,
-    reason             TEXT,
-    created_at         TEXT NOT NULL,
-    PRIMARY KEY (record_id, revision),
-    FOREIGN KEY (registry_id, dictionary_version) REFERENCES dictionaries(registry_id, version)
-);
-
-CREATE TRIGGER record_revisions_are_immutable_update BEFORE UPDATE ON record_revisions
+CREATE TRIGGER records_are_immutable_update BEFORE UPDATE ON records
 BEGIN SELECT RAISE(ABORT, 'record revisions are immutable: add a new revision instead'); END;
-CREATE TRIGGER record_revisions_are_immutable_delete BEFORE DELETE ON record_revisions
+CREATE TRIGGER records_are_immutable_delete BEFORE DELETE ON records
 BEGIN SELECT RAISE(ABORT, 'record revisions are immutable: add a new revision instead'); END;
 
 -- An implanted component, linked to the procedure record that put it in.
 CREATE TABLE implants (
     id            BLOB PRIMARY KEY,
-    record_id     BLOB NOT NULL REFERENCES records(id),
+    record_id     BLOB NOT NULL,
+    record_revision INTEGER NOT NULL,
     registry_id   TEXT NOT NULL REFERENCES registries(id),
     organisation  TEXT NOT NULL REFERENCES organisations(ods_code),
     gtin          TEXT NOT NULL,
@@ -113,6 +112,7 @@ CREATE TABLE implants (
     serial        TEXT,
     expiry        TEXT,
     entry         TEXT NOT NULL CHECK (entry IN ('scanned', 'manual', 'synthetic')),
-    created_at    TEXT NOT NULL
+    created_at    TEXT NOT NULL,
+    FOREIGN KEY (record_id, record_revision) REFERENCES records(id, revision)
 );
 CREATE INDEX implants_by_record ON implants (record_id);

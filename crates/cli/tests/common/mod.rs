@@ -10,20 +10,24 @@ use tessera_testkit::TestDb;
 
 /// A Tessera set up by `tessera init` on a test database, with the joint registry loaded.
 pub struct Env {
+    /// The temporary directory holding config, key and CSV files.
     pub dir: tempfile::TempDir,
+    /// The config file `tessera init` wrote.
     pub config: PathBuf,
 }
 
+/// Runs the real `tessera` binary with `--config config` and `args`.
 pub fn tessera(config: &Path, args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_tessera"))
         .arg("--config")
         .arg(config)
         .args(args)
-        .env("TESSERA_LOG", "info")
+        .env("TESSERA_LOG", "info,sqlx=warn")
         .output()
         .expect("run tessera")
 }
 
+/// Asserts the command succeeded and returns its standard output.
 pub fn ok(out: &Output) -> String {
     assert!(
         out.status.success(),
@@ -34,11 +38,13 @@ pub fn ok(out: &Output) -> String {
     String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
+/// The shipped dictionaries.
 pub fn registries_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../../registries")
 }
 
 impl Env {
+    /// `tessera init` on `db` and the joint registry loaded.
     pub fn new(db: &TestDb) -> Self {
         let dir = tempfile::tempdir().unwrap();
         let config = dir.path().join("t/tessera.toml");
@@ -48,15 +54,17 @@ impl Env {
         Env { dir, config }
     }
 
+    /// A path inside the temporary directory.
     pub fn path(&self, name: &str) -> PathBuf {
         self.dir.path().join(name)
     }
 
+    /// Runs `tessera` with this environment's config.
     pub fn run(&self, args: &[&str]) -> Output {
         tessera(&self.config, args)
     }
 
-    /// Writes `rows` hip primary rows (distinct seed per call site) and loads their organisations.
+    /// Writes `rows` hip primary rows (give each test its own seed) and loads their organisations.
     pub fn hip_csv(&self, rows: u64, seed: u64) -> PathBuf {
         let out = self.path("hips.csv");
         let patients = rows.min(900_000).to_string();
