@@ -101,7 +101,11 @@ fn limit_as_date(v: &toml::Value) -> Option<Date> {
 
 /// Turns one raw field into a [`Field`], recording each problem under `at`.
 pub(super) fn convert_field(raw: RawField, at: &str, problems: &mut Problems) -> Option<Field> {
-    let name = FieldName::parse(&raw.name).map_err(|e| problems.push(at, e.to_string())).ok();
+    // A bad name is reported, and the field still checked, so one load shows every mistake.
+    let name = Some(FieldName::parse(&raw.name).unwrap_or_else(|e| {
+        problems.push(at, e.to_string());
+        FieldName::unchecked(&raw.name)
+    }));
     let limit_problem = |problems: &mut Problems, which: &str, what: &str| {
         problems.push(at, format!("{which} must be {what} for a {} field", raw.kind));
     };
@@ -229,7 +233,10 @@ impl Dictionary {
         let mut forms = Vec::new();
         for form in raw.forms {
             let at = format!("forms.{}", form.name);
-            let name = FormName::parse(&form.name).map_err(|e| problems.push(&at, e.to_string())).ok();
+            let name = Some(FormName::parse(&form.name).unwrap_or_else(|e| {
+                problems.push(&at, e.to_string());
+                FormName::unchecked(&form.name)
+            }));
             let fields: Vec<Field> = form
                 .fields
                 .into_iter()
