@@ -30,7 +30,11 @@ ensure_postgres() {
       sleep 1
     done
   fi
-  # A throwaway cluster of our own, trust auth on 127.0.0.1:55432.
+  start_throwaway_postgres
+}
+
+# A throwaway cluster of our own, trust auth on 127.0.0.1:55432, removed when the script exits.
+start_throwaway_postgres() {
   ensure_pg_tools
   local bin; bin=$(ls -d /usr/lib/postgresql/*/bin | sort -V | tail -n 1)
   TESSERA_PG_DIR=$(mktemp -d /tmp/tessera-pg.XXXXXX)
@@ -39,12 +43,12 @@ ensure_postgres() {
   if [ "$(id -u)" = 0 ]; then chown postgres "$TESSERA_PG_DIR"; run=(runuser -u postgres --); fi
   "${run[@]}" "$bin/initdb" -D "$TESSERA_PG_DIR/data" -U postgres -A trust >/dev/null
   "${run[@]}" "$bin/pg_ctl" -D "$TESSERA_PG_DIR/data" -o "-p 55432 -k $TESSERA_PG_DIR -c listen_addresses=127.0.0.1" -l "$TESSERA_PG_DIR/log" -w start >/dev/null
-  trap 'runuser_stop' EXIT
+  trap 'stop_throwaway_postgres' EXIT
   export TESSERA_TEST_POSTGRES_URL="postgres://postgres@127.0.0.1:55432/postgres"
   pg_answers "$TESSERA_TEST_POSTGRES_URL" || { echo "could not start a PostgreSQL for the tests" >&2; return 1; }
 }
 
-runuser_stop() {
+stop_throwaway_postgres() {
   local bin; bin=$(ls -d /usr/lib/postgresql/*/bin | sort -V | tail -n 1)
   if [ "$(id -u)" = 0 ]; then
     runuser -u postgres -- "$bin/pg_ctl" -D "$TESSERA_PG_DIR/data" -m fast stop >/dev/null 2>&1 || true
