@@ -3,4 +3,6 @@
 # load both shipped registries, synthesise 100,000 patients and print the counts. Safe to re-run.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+source scripts/common.sh
+ensure_build_tools
 cargo run --release --locked -p tessera -- demo --dir .tessera "$@"

@@ -1,34 +1,33 @@
 # Sourced by the test and benchmark scripts: makes sure a PostgreSQL answers for the tests and
 # exports TESSERA_TEST_POSTGRES_URL. In order: the URL already set; a server on 127.0.0.1:5432
-# (the machine's own); the machine's cluster, started; a throwaway cluster made with initdb in a
-# temporary directory on port 55432 (installing Debian's postgresql package first if needed),
-# stopped again when the calling script exits.
+# that lets user postgres in without a password; the machine's cluster, started if it was down; a
+# throwaway cluster made with initdb in a temporary directory on port 55432 (installing Debian's
+# postgresql package first if needed), stopped and removed when the calling script exits. The
+# client tools come from Debian's postgresql-client if missing.
+
+source "$(dirname "${BASH_SOURCE[0]}")/common.sh"
 
 pg_answers() { psql "$1" -Atqc 'select 1' >/dev/null 2>&1; }
 
-as_root() { if [ "$(id -u)" = 0 ]; then "$@"; else sudo "$@"; fi; }
-
-ensure_pg_tools() {
-  if ! command -v psql >/dev/null 2>&1 || ! ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1; then
-    echo "installing PostgreSQL from Debian's packages…" >&2
-    as_root apt-get update -qq >&2
-    DEBIAN_FRONTEND=noninteractive as_root apt-get install -y -qq postgresql >&2
-  fi
-}
+# psql and pg_isready, to probe; the server itself only when a throwaway cluster is needed.
+ensure_pg_client() { command -v psql >/dev/null 2>&1 && command -v pg_isready >/dev/null 2>&1 || apt_install postgresql-client; }
+ensure_pg_tools() { ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || apt_install postgresql; }
 
 ensure_postgres() {
+  ensure_pg_client
   if [ -n "${TESSERA_TEST_POSTGRES_URL:-}" ] && pg_answers "$TESSERA_TEST_POSTGRES_URL"; then return 0; fi
   local default="postgres://postgres@127.0.0.1:5432/postgres"
-  command -v psql >/dev/null 2>&1 || ensure_pg_tools
   if pg_answers "$default"; then export TESSERA_TEST_POSTGRES_URL="$default"; return 0; fi
-  if [ -d /etc/postgresql ] && command -v pg_ctlcluster >/dev/null 2>&1; then
+  # A server that is up but refuses us (a password, say) is left alone: use a throwaway one.
+  if ! pg_isready -q -h 127.0.0.1 -p 5432 && [ -d /etc/postgresql ] && command -v pg_ctlcluster >/dev/null 2>&1; then
     for v in $(ls /etc/postgresql); do
       as_root pg_ctlcluster --skip-systemctl-redirect "$v" main start >/dev/null 2>&1 || true
     done
-    for _ in $(seq 1 30); do
-      if pg_answers "$default"; then export TESSERA_TEST_POSTGRES_URL="$default"; return 0; fi
-      sleep 1
+    for _ in $(seq 1 20); do
+      pg_isready -q -h 127.0.0.1 -p 5432 && break
+      sleep 0.5
     done
+    if pg_answers "$default"; then export TESSERA_TEST_POSTGRES_URL="$default"; return 0; fi
   fi
   start_throwaway_postgres
 }

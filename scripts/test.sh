@@ -2,6 +2,8 @@
 # Runs every test of the workspace, with a real PostgreSQL (started or created if none answers).
 set -euo pipefail
 cd "$(dirname "$0")/.."
+source scripts/common.sh
+ensure_build_tools
 source scripts/postgres.sh
 ensure_postgres
 echo "PostgreSQL for the tests: ${TESSERA_TEST_POSTGRES_URL}" >&2

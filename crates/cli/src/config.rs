@@ -12,8 +12,8 @@ use tessera_vault::MasterKey;
 /// The config file's name inside a Tessera directory.
 pub const CONFIG_FILE: &str = "tessera.toml";
 
-/// Typed settings.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+/// Typed settings. `Debug` hides any password in the database URL.
+#[derive(Clone, Serialize, Deserialize, PartialEq, Eq)]
 #[serde(deny_unknown_fields)]
 pub struct Settings {
     /// `sqlite:PATH` or `postgres://…`. Env: `TESSERA_DATABASE_URL`.
@@ -22,7 +22,31 @@ pub struct Settings {
     pub master_key_file: PathBuf,
 }
 
+impl std::fmt::Debug for Settings {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Settings")
+            .field("database_url", &self.redacted_database_url())
+            .field("master_key_file", &self.master_key_file)
+            .finish()
+    }
+}
+
 impl Settings {
+    /// The database URL with any password replaced by `***`, for messages.
+    pub fn redacted_database_url(&self) -> String {
+        let url = &self.database_url;
+        match (url.find("://"), url.rfind('@')) {
+            (Some(scheme), Some(at)) if at > scheme => {
+                let userinfo = &url[scheme + 3..at];
+                match userinfo.split_once(':') {
+                    Some((user, _)) => format!("{}{user}:***{}", &url[..scheme + 3], &url[at..]),
+                    None => url.clone(),
+                }
+            }
+            _ => url.clone(),
+        }
+    }
+
     /// Reads `path` (if it exists), then applies environment overrides. Relative paths in the file
     /// are taken relative to the file's directory.
     pub fn load(path: &Path) -> anyhow::Result<Self> {
@@ -89,4 +113,21 @@ pub fn write_new_master_key(path: &Path) -> anyhow::Result<()> {
     f.write_all(key.encode().as_bytes())?;
     f.sync_all()?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn passwords_in_database_urls_are_never_shown() {
+        let s = Settings {
+            database_url: "postgres://app:s3cret@db.example:5432/tessera".into(),
+            master_key_file: "k".into(),
+        };
+        assert_eq!(s.redacted_database_url(), "postgres://app:***@db.example:5432/tessera");
+        assert!(!format!("{s:?}").contains("s3cret"));
+        let plain = Settings { database_url: "sqlite:/tmp/t.db".into(), master_key_file: "k".into() };
+        assert_eq!(plain.redacted_database_url(), "sqlite:/tmp/t.db");
+    }
 }

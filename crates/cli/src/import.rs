@@ -4,6 +4,9 @@
 //! the form's fields. Every row is validated (patient and record) and every problem reported as
 //! (line, field, reason) — never with the value, which could be an identifier in the wrong
 //! column. The import is one transaction: a rejected file, a crash or `kill -9` leaves nothing.
+//! A row whose patient is already in the registry (same NHS number) adds its record to that
+//! patient and brings the patient's date of death and stated opt-out up to date; names and date
+//! of birth are not compared (that would mean decrypting every match).
 //! Imports are idempotent by submission id (by default the SHA-256 of registry, form and file).
 //!
 //! Work is pipelined: a blocking thread reads the CSV in chunks and validates and encrypts each
@@ -17,7 +20,7 @@ use std::sync::Arc;
 use rayon::prelude::*;
 use sha2::{Digest, Sha256};
 use tessera_domain::{Dictionary, Form, OdsCode, PatientInput, Problems, RegistryId};
-use tessera_store::{NewPatient, NewRecord, RegistryCipher, Store, StoreError, SubmissionInfo};
+use tessera_store::{NewPatient, NewRecord, PatientStatus, RegistryCipher, Store, StoreError, SubmissionInfo};
 use tessera_vault::MasterKey;
 use time::Date;
 
@@ -131,13 +134,24 @@ struct Columns {
     fields: Vec<(String, usize)>,
 }
 
+/// How a header cell is named in messages: by its text only if it looks like a column name.
+/// A file exported without its header row has a patient's identifiers in "header" cells, and
+/// those must never reach an error message.
+fn describe_column(index: usize, name: &str) -> String {
+    let looks_like_a_name = !name.is_empty()
+        && name.len() <= 64
+        && name.starts_with(|c: char| c.is_ascii_lowercase())
+        && name.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_');
+    if looks_like_a_name { format!("column {name:?}") } else { format!("column {} (not a column name)", index + 1) }
+}
+
 fn columns(headers: &csv::ByteRecord, form: &Form) -> Result<Columns, ImportError> {
     let names: Vec<String> = headers.iter().map(|h| String::from_utf8_lossy(h).trim().to_owned()).collect();
     let mut problems = Vec::new();
     let mut seen = HashSet::new();
-    for n in &names {
+    for (i, n) in names.iter().enumerate() {
         if !seen.insert(n.as_str()) {
-            problems.push(format!("column {n:?} appears twice"));
+            problems.push(format!("{} appears twice", describe_column(i, n)));
         }
     }
     let find = |n: &str| names.iter().position(|h| h == n);
@@ -158,7 +172,11 @@ fn columns(headers: &csv::ByteRecord, form: &Form) -> Result<Columns, ImportErro
         }
         match form.field(n) {
             Some(_) => fields.push((n.clone(), i)),
-            None => problems.push(format!("column {n:?} is not a field of the form {:?}", form.name().as_str())),
+            None => problems.push(format!(
+                "{} is not a field of the form {:?}",
+                describe_column(i, n),
+                form.name().as_str()
+            )),
         }
     }
     for f in form.fields() {
@@ -176,6 +194,9 @@ fn columns(headers: &csv::ByteRecord, form: &Form) -> Result<Columns, ImportErro
 struct Prepared {
     patient: NewPatient,
     record: NewRecord,
+    /// The row's date of death and stated opt-out, applied if the patient already exists.
+    date_of_death: Option<Date>,
+    opted_out: Option<bool>,
 }
 
 /// Everything the preparing thread needs, shared read-only.
@@ -242,9 +263,11 @@ impl Context {
         let record = self.dict.validate(form, &pairs, self.today).map_err(|e| problems.extend(e)).ok();
         match (patient, record, org) {
             (Some(patient), Some(record), Some(org)) if problems.is_empty() => {
+                let date_of_death = patient.date_of_death();
+                let opted_out = (!p[7].trim().is_empty()).then(|| patient.opted_out());
                 let patient = NewPatient::seal(&patient, &self.cipher, self.key_version)?;
                 let record = NewRecord::new(patient.id(), &org, form, &record, self.version);
-                Ok(Ok(Prepared { patient, record }))
+                Ok(Ok(Prepared { patient, record, date_of_death, opted_out }))
             }
             _ => Ok(Err(problems.into_iter().map(|p| RowProblem { line, field: p.field, reason: p.reason }).collect())),
         }
@@ -362,11 +385,17 @@ pub async fn import_csv(
             known.extend(writer.existing_patients(&unknown).await?);
         }
         let mut patients = Vec::new();
+        let mut updates = Vec::new();
         let mut records = Vec::with_capacity(good.len());
-        for Prepared { patient, record } in good {
+        for Prepared { patient, record, date_of_death, opted_out } in good {
             let id = match patient.blind_index() {
                 Some(b) => match known.get(b) {
-                    Some(existing) => *existing,
+                    Some(existing) => {
+                        if date_of_death.is_some() || opted_out.is_some() {
+                            updates.push(PatientStatus { patient_id: *existing, date_of_death, opted_out });
+                        }
+                        *existing
+                    }
                     None => {
                         known.insert(b.to_vec(), patient.id());
                         let id = patient.id();
@@ -384,6 +413,7 @@ pub async fn import_csv(
         }
         let t0 = std::time::Instant::now();
         writer.insert_patients(&patients).await?;
+        writer.update_patient_status(&updates).await?;
         let t1 = std::time::Instant::now();
         writer.insert_records(&records, Some(&submission_id)).await?;
         write_patients += t1 - t0;

@@ -25,9 +25,10 @@ static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 #[derive(Parser)]
 #[command(version, about)]
 struct Cli {
-    /// The configuration file.
-    #[arg(long, global = true, env = "TESSERA_CONFIG", default_value = CONFIG_FILE)]
-    config: PathBuf,
+    /// The configuration file (default: ./tessera.toml, else ./.tessera/tessera.toml as written
+    /// by `tessera init` and `tessera demo`).
+    #[arg(long, global = true, env = "TESSERA_CONFIG")]
+    config: Option<PathBuf>,
     #[command(subcommand)]
     command: Command,
 }
@@ -193,6 +194,13 @@ async fn open(config: &Path) -> anyhow::Result<(Settings, Store)> {
 }
 
 async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
+    let config = cli.config.clone().unwrap_or_else(|| {
+        let here = PathBuf::from(CONFIG_FILE);
+        let init_default = Path::new(".tessera").join(CONFIG_FILE);
+        if !here.exists() && init_default.exists() { init_default } else { here }
+    });
+    let cli = Cli { config: Some(config), ..cli };
+    let config_path = cli.config.as_deref().expect("resolved above");
     match cli.command {
         Command::Init { dir, database_url } => {
             init(&dir, database_url).await?;
@@ -200,7 +208,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Registry {
             command: RegistryCommand::Load { file, format, id, name, consent_required, implant_forms },
         } => {
-            let (settings, store) = open(&cli.config).await?;
+            let (settings, store) = open(config_path).await?;
             let text = std::fs::read_to_string(&file).with_context(|| format!("reading {}", file.display()))?;
             let redcap = match format {
                 Some(Format::Redcap) => true,
@@ -237,19 +245,19 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             println!("{}", describe_load(&load));
         }
         Command::Registry { command: RegistryCommand::List } => {
-            let (_, store) = open(&cli.config).await?;
+            let (_, store) = open(config_path).await?;
             for r in store.registries().await? {
                 println!("{}\tv{}\t{}", r.id, r.latest_version, r.name);
             }
         }
         Command::Organisations { command: OrganisationsCommand::Load { file } } => {
-            let (_, store) = open(&cli.config).await?;
+            let (_, store) = open(config_path).await?;
             let orgs = tessera::synth_run::read_organisations_csv(&file)?;
             store.upsert_organisations(&orgs).await?;
             println!("loaded {} organisations", orgs.len());
         }
         Command::Import { registry, form, file, allow_partial, submission_id, report, progress } => {
-            let (settings, store) = open(&cli.config).await?;
+            let (settings, store) = open(config_path).await?;
             let registry = RegistryId::parse(&registry).map_err(|e| anyhow::anyhow!("{e}"))?;
             let opts = ImportOptions { allow_partial, submission_id, today: today(), progress };
             let started = std::time::Instant::now();
@@ -339,8 +347,11 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                     println!("{n}\t{}", path.display());
                 }
             } else {
-                let (settings, store) = open(&cli.config).await?;
+                let (settings, store) = open(config_path).await?;
                 let s = synth_to_store(&store, &settings.master_key()?, &world, today(), progress).await?;
+                for registry in &s.skipped {
+                    println!("registry {registry} already holds data: synthesis skipped for it");
+                }
                 println!(
                     "synthesised {} patients, {} records, {} implants in {:.1} s",
                     s.patients,
@@ -351,7 +362,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             }
         }
         Command::Stats => {
-            let (_, store) = open(&cli.config).await?;
+            let (_, store) = open(config_path).await?;
             print_stats(&store).await?;
         }
         Command::Demo { dir, patients, seed } => {

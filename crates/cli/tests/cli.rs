@@ -52,6 +52,13 @@ async fn synthetic_csv_files_import_to_the_same_counts_as_synthesis_into_the_sto
     assert!(!records_only(&direct_stats).is_empty());
     assert_eq!(records_only(&direct_stats), records_only(&imported_stats));
     assert!(count(db, "records").await > 3000);
+    // Identified patients match one to one (anonymous ones are one per record by design).
+    let direct_db = TestDb::Sqlite {
+        url: format!("sqlite:{}", direct.path().join("tessera.db").display()),
+        dir: tempfile::tempdir().unwrap(),
+    };
+    let identified = "patients WHERE nhs_blind IS NOT NULL";
+    assert_eq!(count(db, identified).await, count(&direct_db, identified).await);
 }
 
 async fn dictionaries_load_from_toml_and_redcap_and_every_mistake_is_reported(db: &TestDb) {

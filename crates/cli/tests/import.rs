@@ -8,7 +8,16 @@ use tessera_testkit::{TestDb, on_both_databases};
 on_both_databases!(
     a_file_with_three_bad_rows_is_rejected_whole_and_partial_import_keeps_the_rest,
     a_file_with_a_bad_header_is_refused_before_any_row_is_read,
+    a_file_without_its_header_row_never_echoes_identifiers,
+    misshapen_rows_are_reported_by_their_line_even_after_multi_line_cells,
+    a_later_row_for_a_known_patient_records_their_death_and_opt_out,
 );
+
+/// A small valid hip primary file, as CSV text with a header, for hand-made cases.
+fn small_file(env: &Env, rows: u64, seed: u64) -> String {
+    let path = env.hip_csv(rows, seed);
+    std::fs::read_to_string(path).unwrap()
+}
 
 /// Rewrites data rows `rows` (1-based data row numbers) of the CSV at `path` with `edit`.
 fn edit_rows(path: &std::path::Path, edits: &[(usize, &str, &str)]) {
@@ -62,8 +71,31 @@ async fn a_file_with_three_bad_rows_is_rejected_whole_and_partial_import_keeps_t
         assert_eq!(count(db, table).await, 0, "{table} must be empty after a rejected import");
     }
 
-    let out = ok(&env.run(&["import", "njr", "hip_primary", file, "--allow-partial"]));
+    let partial_report = env.path("partial.csv");
+    let out = ok(&env.run(&[
+        "import",
+        "njr",
+        "hip_primary",
+        file,
+        "--allow-partial",
+        "--report",
+        partial_report.to_str().unwrap(),
+    ]));
     assert!(out.contains("stored 99997 of 100000 rows"), "{out}");
+    let reported: Vec<(String, String)> = csv::Reader::from_path(&partial_report)
+        .unwrap()
+        .records()
+        .map(|r| {
+            let r = r.unwrap();
+            (r[0].to_owned(), r[1].to_owned())
+        })
+        .collect();
+    let expected: Vec<(String, String)> =
+        [("1001", "nhs_number"), ("50002", "hp_operation_date"), ("99999", "hp_asa_grade")]
+            .iter()
+            .map(|(l, f)| ((*l).to_owned(), (*f).to_owned()))
+            .collect();
+    assert_eq!(reported, expected);
     assert!(out.contains("3 rows rejected"), "{out}");
     assert_eq!(count(db, "records").await, 99_997);
 
@@ -88,4 +120,77 @@ async fn a_file_with_a_bad_header_is_refused_before_any_row_is_read(db: &TestDb)
     let out = env.run(&["import", "njr", "no_such_form", path.to_str().unwrap()]);
     assert!(String::from_utf8_lossy(&out.stderr).contains("has no form \"no_such_form\""));
     assert_eq!(count(db, "records").await, 0);
+}
+
+async fn a_file_without_its_header_row_never_echoes_identifiers(db: &TestDb) {
+    let env = Env::new(db);
+    let text = small_file(&env, 20, 41);
+    let without_header: String = text.lines().skip(1).map(|l| format!("{l}\n")).collect();
+    let first = without_header.lines().next().unwrap().to_owned();
+    let path = env.path("no-header.csv");
+    std::fs::write(&path, &without_header).unwrap();
+    let out = env.run(&["import", "njr", "hip_primary", path.to_str().unwrap()]);
+    assert!(!out.status.success());
+    let all = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    assert!(all.contains("(not a column name)"), "{all}");
+    // No cell of the first row (NHS number, names, date of birth, postcode) appears.
+    for cell in first.split(',').skip(1).take(6).filter(|c| c.len() > 2) {
+        assert!(!all.contains(cell), "{cell} leaked into: {all}");
+    }
+    assert_eq!(count(db, "records").await, 0);
+}
+
+async fn misshapen_rows_are_reported_by_their_line_even_after_multi_line_cells(db: &TestDb) {
+    let env = Env::new(db);
+    let text = small_file(&env, 6, 43);
+    let mut lines: Vec<String> = text.lines().map(str::to_owned).collect();
+    // Data row 2 (line 3) gains a free-text cell spanning three lines; row 4 loses a column.
+    let header: Vec<&str> = lines[0].split(',').collect();
+    let detail = header.iter().position(|h| *h == "hp_intraop_event_detail").unwrap();
+    let mut cells: Vec<String> = lines[2].split(',').map(str::to_owned).collect();
+    cells[detail] = "\"first line\nsecond line\nthird line\"".into();
+    lines[2] = cells.join(",");
+    let short: Vec<&str> = lines[4].split(',').collect();
+    lines[4] = short[..short.len() - 1].join(",");
+    let path = env.path("misshapen.csv");
+    std::fs::write(&path, lines.join("\n") + "\n").unwrap();
+    let out = env.run(&["import", "njr", "hip_primary", path.to_str().unwrap()]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    // Row 4 starts on line 7: the header, two rows, and the multi-line row's three lines.
+    assert!(stderr.contains("line 7: (row): has 33 columns but the header has 34"), "{stderr}");
+    assert_eq!(stderr.matches("line ").count(), 1, "only the short row is wrong: {stderr}");
+}
+
+async fn a_later_row_for_a_known_patient_records_their_death_and_opt_out(db: &TestDb) {
+    let env = Env::new(db);
+    let text = small_file(&env, 30, 47);
+    let mut r = csv::Reader::from_reader(text.as_bytes());
+    let header = r.headers().unwrap().clone();
+    let col = |n: &str| header.iter().position(|h| h == n).unwrap();
+    let row = r
+        .records()
+        .map(Result::unwrap)
+        .find(|row| &row[col("consent")] == "given" && row[col("date_of_death")].is_empty())
+        .unwrap();
+    let first = env.path("first.csv");
+    let mut w = csv::Writer::from_path(&first).unwrap();
+    w.write_record(&header).unwrap();
+    w.write_record(&row).unwrap();
+    w.flush().unwrap();
+    ok(&env.run(&["import", "njr", "hip_primary", first.to_str().unwrap()]));
+    // A revision of the other hip, reported later, with the death and an opt-out.
+    let mut later: Vec<String> = row.iter().map(str::to_owned).collect();
+    later[col("hp_side")] = if later[col("hp_side")] == "L" { "R".into() } else { "L".into() };
+    later[col("date_of_death")] = "2026-01-15".into();
+    later[col("opted_out")] = "yes".into();
+    let second = env.path("second.csv");
+    let mut w = csv::Writer::from_path(&second).unwrap();
+    w.write_record(&header).unwrap();
+    w.write_record(&later).unwrap();
+    w.flush().unwrap();
+    let out = ok(&env.run(&["import", "njr", "hip_primary", second.to_str().unwrap()]));
+    assert!(out.contains("(0 new patients)"), "{out}");
+    assert_eq!(count(db, "patients").await, 1);
+    assert_eq!(count(db, "patients WHERE opted_out AND date_of_death IS NOT NULL").await, 1);
 }

@@ -195,8 +195,9 @@ impl Patient {
     }
 }
 
-/// The text of a patient as it arrives from a form or a CSV row, before parsing.
-#[derive(Debug, Clone, Copy, Default)]
+/// The text of a patient as it arrives from a form or a CSV row, before parsing. Its `Debug`
+/// shows only the non-identifying fields.
+#[derive(Clone, Copy, Default)]
 pub struct PatientInput<'a> {
     /// NHS number, spaces allowed.
     pub nhs_number: &'a str,
@@ -216,6 +217,18 @@ pub struct PatientInput<'a> {
     pub opted_out: &'a str,
     /// Consent state.
     pub consent: &'a str,
+}
+
+impl fmt::Debug for PatientInput<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("PatientInput")
+            .field("identifiers", &"<redacted>")
+            .field("sex", &self.sex)
+            .field("date_of_death", &self.date_of_death)
+            .field("opted_out", &self.opted_out)
+            .field("consent", &self.consent)
+            .finish()
+    }
 }
 
 const MAX_NAME: usize = 100;
@@ -392,6 +405,14 @@ mod tests {
         // A registry that does not rely on consent keeps them.
         let p = PatientInput { consent: "refused", ..input() }.parse(false, TODAY).unwrap();
         assert!(p.identifiers().is_some());
+    }
+
+    #[test]
+    fn debug_output_of_input_and_patient_shows_no_identifier() {
+        let shown = format!("{:?} {:?}", input(), input().parse(true, TODAY).unwrap());
+        for secret in ["999", "Smith", "Ann", "1950", "LS1", "ls14ap"] {
+            assert!(!shown.contains(secret), "{secret} in {shown}");
+        }
     }
 
     #[test]

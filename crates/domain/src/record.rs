@@ -116,7 +116,68 @@ fn normalise_decimal(s: &str) -> Option<(String, f64)> {
     Some((canon, v))
 }
 
+/// The canonical text of `text` read as a value of `kind`, for comparing conditions; `None` if
+/// it is not such a value. Range rules do not apply here.
+pub(crate) fn canonical_for_condition(kind: &FieldKind, text: &str) -> Option<String> {
+    let text = text.trim();
+    match kind {
+        FieldKind::Text { .. } | FieldKind::Code { .. } => Some(text.to_owned()),
+        FieldKind::Integer { .. } => text.parse::<i64>().ok().map(|i| i.to_string()),
+        FieldKind::Decimal { .. } => normalise_decimal(text).map(|(c, _)| c),
+        FieldKind::Date { .. } => parse_date(text).ok().map(|d| d.to_string()),
+        FieldKind::Boolean => parse_bool(text).ok().map(|b| b.to_string()),
+    }
+}
+
 impl Dictionary {
+    /// Parses one present, trimmed, non-empty value of `field`.
+    fn parse_value(&self, field: &crate::dictionary::Field, text: &str, today: Date) -> Result<Value, String> {
+        match field.kind() {
+            FieldKind::Text { max_length } => match max_length {
+                Some(max) if text.chars().count() > *max => Err(format!("must be at most {max} characters")),
+                _ if text.chars().any(|c| c.is_control() && c != '\n' && c != '\t') => {
+                    Err("must not contain control characters".to_owned())
+                }
+                _ => Ok(Value::Text(text.to_owned())),
+            },
+            FieldKind::Integer { min, max } => match text.parse::<i64>() {
+                Err(_) => Err("must be a whole number".to_owned()),
+                Ok(v) if min.is_some_and(|m| v < m) => Err(format!("must be at least {}", min.unwrap_or_default())),
+                Ok(v) if max.is_some_and(|m| v > m) => Err(format!("must be at most {}", max.unwrap_or_default())),
+                Ok(v) => Ok(Value::Integer(v)),
+            },
+            FieldKind::Decimal { min, max } => match normalise_decimal(text) {
+                None => Err("must be a number such as 27.5".to_owned()),
+                Some((_, v)) if min.is_some_and(|m| v < m) => {
+                    Err(format!("must be at least {}", min.unwrap_or_default()))
+                }
+                Some((_, v)) if max.is_some_and(|m| v > m) => {
+                    Err(format!("must be at most {}", max.unwrap_or_default()))
+                }
+                Some((canon, _)) => Ok(Value::Decimal(canon)),
+            },
+            FieldKind::Date { min, max } => match parse_date(text) {
+                Err(e) => Err(e.to_owned()),
+                Ok(d) if min.is_some_and(|m| d < m) => Err(format!("must not be before {}", min.expect("checked"))),
+                Ok(d) if max.is_some_and(|m| d > m) => Err(format!("must not be after {}", max.expect("checked"))),
+                Ok(d) if d > today && !field.allow_future() => Err("must not be in the future".to_owned()),
+                Ok(d) => Ok(Value::Date(d)),
+            },
+            FieldKind::Boolean => parse_bool(text).map(Value::Boolean).map_err(str::to_owned),
+            FieldKind::Code { list } => {
+                let list = self.code_list(list).expect("dictionary checked that code lists exist");
+                if list.label(text).is_some() {
+                    Ok(Value::Code(text.to_owned()))
+                } else {
+                    let options: Vec<String> =
+                        list.codes().iter().take(12).map(|(c, l)| format!("{c} ({l})")).collect();
+                    let more = if list.codes().len() > 12 { ", …" } else { "" };
+                    Err(format!("must be one of: {}{more}", options.join(", ")))
+                }
+            }
+        }
+    }
+
     /// Validates one record of `form` against this dictionary, returning **every** problem.
     ///
     /// Empty text means "no value". Fields not in the form are refused (a misspelt column must
@@ -134,77 +195,46 @@ impl Dictionary {
                 Some(i) => raw[i] = Some(value.trim()),
             }
         }
-        let present = |name: &str| {
-            fields.iter().position(|f| f.name().as_str() == name).and_then(|i| raw[i]).filter(|v| !v.is_empty())
+        // First every present value is parsed, then the required rules are checked against the
+        // parsed (canonical) values, so a condition on "yes" also fires for "1" or "true".
+        let parsed: Vec<Option<Result<Value, String>>> = fields
+            .iter()
+            .zip(&raw)
+            .map(|(field, text)| text.filter(|v| !v.is_empty()).map(|text| self.parse_value(field, text, today)))
+            .collect();
+        let canonical_of = |name: &str| -> Option<String> {
+            let i = fields.iter().position(|f| f.name().as_str() == name)?;
+            match &parsed[i] {
+                Some(Ok(v)) => Some(v.canonical()),
+                _ => None,
+            }
         };
 
-        let mut values = Vec::with_capacity(form.fields().len());
-        for (i, field) in fields.iter().enumerate() {
+        let mut values = Vec::with_capacity(fields.len());
+        for (field, value) in fields.iter().zip(parsed.iter()) {
             let name = field.name().as_str();
-            let Some(text) = raw[i].filter(|v| !v.is_empty()) else {
-                if field.required() {
-                    problems.push(name, "is required");
-                } else if let Some(cond) = field.required_if()
-                    && let Some(other) = present(cond.field().as_str())
-                {
-                    if cond.equals().is_empty() {
-                        problems.push(name, format!("is required when {:?} is filled in", cond.field().as_str()));
-                    } else if cond.equals().iter().any(|e| e == other) {
-                        problems.push(
-                            name,
-                            format!("is required when {:?} is {}", cond.field().as_str(), cond.equals().join(" or ")),
-                        );
-                    }
-                }
-                continue;
-            };
-            let value = match field.kind() {
-                FieldKind::Text { max_length } => match max_length {
-                    Some(max) if text.chars().count() > *max => Err(format!("must be at most {max} characters")),
-                    _ if text.chars().any(|c| c.is_control() && c != '\n' && c != '\t') => {
-                        Err("must not contain control characters".to_owned())
-                    }
-                    _ => Ok(Value::Text(text.to_owned())),
-                },
-                FieldKind::Integer { min, max } => match text.parse::<i64>() {
-                    Err(_) => Err("must be a whole number".to_owned()),
-                    Ok(v) if min.is_some_and(|m| v < m) => Err(format!("must be at least {}", min.unwrap_or_default())),
-                    Ok(v) if max.is_some_and(|m| v > m) => Err(format!("must be at most {}", max.unwrap_or_default())),
-                    Ok(v) => Ok(Value::Integer(v)),
-                },
-                FieldKind::Decimal { min, max } => match normalise_decimal(text) {
-                    None => Err("must be a number such as 27.5".to_owned()),
-                    Some((_, v)) if min.is_some_and(|m| v < m) => {
-                        Err(format!("must be at least {}", min.unwrap_or_default()))
-                    }
-                    Some((_, v)) if max.is_some_and(|m| v > m) => {
-                        Err(format!("must be at most {}", max.unwrap_or_default()))
-                    }
-                    Some((canon, _)) => Ok(Value::Decimal(canon)),
-                },
-                FieldKind::Date { min, max } => match parse_date(text) {
-                    Err(e) => Err(e.to_owned()),
-                    Ok(d) if min.is_some_and(|m| d < m) => Err(format!("must not be before {}", min.expect("checked"))),
-                    Ok(d) if max.is_some_and(|m| d > m) => Err(format!("must not be after {}", max.expect("checked"))),
-                    Ok(d) if d > today && !field.allow_future() => Err("must not be in the future".to_owned()),
-                    Ok(d) => Ok(Value::Date(d)),
-                },
-                FieldKind::Boolean => parse_bool(text).map(Value::Boolean).map_err(str::to_owned),
-                FieldKind::Code { list } => {
-                    let list = self.code_list(list).expect("dictionary checked that code lists exist");
-                    if list.label(text).is_some() {
-                        Ok(Value::Code(text.to_owned()))
-                    } else {
-                        let options: Vec<String> =
-                            list.codes().iter().take(12).map(|(c, l)| format!("{c} ({l})")).collect();
-                        let more = if list.codes().len() > 12 { ", …" } else { "" };
-                        Err(format!("must be one of: {}{more}", options.join(", ")))
-                    }
-                }
-            };
             match value {
-                Ok(v) => values.push((field.name().clone(), v)),
-                Err(reason) => problems.push(name, reason),
+                Some(Ok(v)) => values.push((field.name().clone(), v.clone())),
+                Some(Err(reason)) => problems.push(name, reason.clone()),
+                None if field.required() => problems.push(name, "is required"),
+                None => {
+                    if let Some(cond) = field.required_if()
+                        && let Some(other) = canonical_of(cond.field().as_str())
+                    {
+                        if cond.equals().is_empty() {
+                            problems.push(name, format!("is required when {:?} is filled in", cond.field().as_str()));
+                        } else if cond.equals().contains(&other) {
+                            problems.push(
+                                name,
+                                format!(
+                                    "is required when {:?} is {}",
+                                    cond.field().as_str(),
+                                    cond.equals().join(" or ")
+                                ),
+                            );
+                        }
+                    }
+                }
             }
         }
         problems.into_result(|| ValidRecord { form: form.name().clone(), values })

@@ -3,7 +3,7 @@
 
 use proptest::prelude::*;
 use tessera_domain::dictionary::RegistryMeta;
-use tessera_domain::{Dictionary, DictionaryError, RegistryId, Value};
+use tessera_domain::{Dictionary, DictionaryError, FieldKind, RegistryId, Value};
 use time::macros::date;
 
 const JOINTS: &str = include_str!("../../../registries/joints.toml");
@@ -50,6 +50,18 @@ fn the_redcap_csv_and_the_toml_of_the_breast_registry_are_the_same_dictionary() 
             assert_eq!(fa.required(), fb.required(), "{}", fa.name());
             assert_eq!(fa.required_if(), fb.required_if(), "{}", fa.name());
             assert_eq!(fa.label(), fb.label(), "{}", fa.name());
+            assert_eq!(fa.help(), fb.help(), "{}", fa.name());
+            // Same limits; for code fields the same codes and labels (REDCap names each list
+            // after its field, so only the list names differ).
+            match (fa.kind(), fb.kind()) {
+                (FieldKind::Code { list: la }, FieldKind::Code { list: lb }) => assert_eq!(
+                    from_csv.code_list(la).unwrap().codes(),
+                    from_toml.code_list(lb).unwrap().codes(),
+                    "{}",
+                    fa.name()
+                ),
+                (ka, kb) => assert_eq!(ka, kb, "{}", fa.name()),
+            }
         }
         assert_eq!(a.fields().len(), b.fields().len());
     }
@@ -185,7 +197,65 @@ fn every_problem_in_a_record_is_reported_with_its_field() {
     assert!(reason("hp_indication_other_detail").contains("required when"));
 }
 
+#[test]
+fn a_condition_on_a_yes_no_field_fires_however_yes_is_written() {
+    let d = Dictionary::from_toml(
+        r#"
+id = "tst"
+name = "Test"
+[[forms]]
+name = "op"
+title = "Operation"
+[[forms.fields]]
+name = "op_graft"
+label = "Bone graft used"
+type = "boolean"
+[[forms.fields]]
+name = "op_graft_site"
+label = "Graft site"
+type = "text"
+required_if = { field = "op_graft", equals = ["1"] }
+"#,
+    )
+    .unwrap();
+    let form = d.form("op").unwrap();
+    for yes in ["yes", "Y", "true", "1"] {
+        let problems = d.validate(form, &[("op_graft", yes)], TODAY).unwrap_err();
+        assert_eq!(problems.iter().next().unwrap().field, "op_graft_site", "{yes}");
+    }
+    assert!(d.validate(form, &[("op_graft", "no")], TODAY).is_ok());
+    let bad = Dictionary::from_toml(&d.to_toml().replace("equals = [\"true\"]", "equals = [\"perhaps\"]"));
+    assert!(matches!(bad, Err(DictionaryError::Invalid(_))), "a condition value must be a value of that field");
+}
+
 proptest! {
+    /// Starting from a valid record and changing one field: the record is accepted exactly when
+    /// that one value is acceptable on its own (then stored canonically), and otherwise every
+    /// problem reported concerns that field or a field whose condition it now triggers.
+    #[test]
+    fn changing_one_field_of_a_valid_record_is_judged_on_that_field_alone(which in 0usize..17, text in "[ -~]{0,10}") {
+        let d = joints();
+        let form = d.form("hip_primary").unwrap();
+        let mut input = good_hip();
+        let name = input[which].0;
+        input[which].1 = &text;
+        let field = form.field(name).unwrap();
+        match d.validate(form, &input, TODAY) {
+            Ok(r) => {
+                prop_assert!(!text.trim().is_empty() || !field.required());
+                if !text.trim().is_empty() {
+                    prop_assert!(r.get(name).is_some());
+                }
+            }
+            Err(problems) => {
+                for p in problems.iter() {
+                    let dependent = form.field(&p.field).and_then(|f| f.required_if()).is_some_and(|c| c.field().as_str() == name);
+                    prop_assert!(p.field == name || dependent, "{} reported for a change of {}", p.field, name);
+                }
+            }
+        }
+    }
+
     /// Whatever the text in each field, validation never panics, and accepts exactly when every
     /// value is acceptable on its own terms (checked field by field against the rules).
     #[test]

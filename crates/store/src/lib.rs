@@ -31,7 +31,7 @@ pub use patients::{NewPatient, PatientView};
 pub use records::{NewImplant, NewRecord, Revision, StoredRecord};
 pub use registries::{DictionaryLoad, LoadOutcome, RegistryInfo, StatsRow};
 pub use tessera_vault::RegistryCipher;
-pub use writer::{SubmissionInfo, Writer};
+pub use writer::{PatientStatus, SubmissionInfo, Writer};
 
 /// Everything that can go wrong in storage.
 #[derive(Debug, thiserror::Error)]
@@ -134,6 +134,30 @@ impl Store {
     /// Closes every connection, waiting for them to finish.
     pub async fn close(&self) {
         on_db!(self, pool => pool.close().await)
+    }
+}
+
+/// Opens a transaction that is going to write.
+///
+/// On SQLite it starts `IMMEDIATE`, taking the write lock at once: a deferred transaction that
+/// reads first and then writes fails with "database is locked" when another writer got in between,
+/// because the busy timeout does not apply to that upgrade. PostgreSQL's row locks need nothing.
+pub(crate) trait BeginWrite {
+    type Db: sqlx::Database;
+    async fn begin_write(&self) -> sqlx::Result<sqlx::Transaction<'static, Self::Db>>;
+}
+
+impl BeginWrite for SqlitePool {
+    type Db = sqlx::Sqlite;
+    async fn begin_write(&self) -> sqlx::Result<sqlx::Transaction<'static, sqlx::Sqlite>> {
+        self.begin_with("BEGIN IMMEDIATE").await
+    }
+}
+
+impl BeginWrite for PgPool {
+    type Db = sqlx::Postgres;
+    async fn begin_write(&self) -> sqlx::Result<sqlx::Transaction<'static, sqlx::Postgres>> {
+        self.begin().await
     }
 }
 

@@ -5,7 +5,7 @@ use tessera_domain::{Form, OdsCode, RegistryId, ValidRecord};
 use time::{Date, OffsetDateTime};
 use uuid::Uuid;
 
-use crate::{Result, Store, StoreError, now, on_db};
+use crate::{BeginWrite as _, Result, Store, StoreError, now, on_db};
 
 /// A record ready to be written as its first revision. Only a [`ValidRecord`] can make one.
 #[derive(Debug, Clone)]
@@ -193,7 +193,7 @@ impl Store {
         let data = encode_values(form, record);
         let at = now();
         let revision = on_db!(self, pool => {
-            let mut tx = pool.begin().await?;
+            let mut tx = pool.begin_write().await?;
             let head: Option<(String, Uuid, String, String, i32)> = sqlx::query_as(
                 "SELECT registry_id, patient_id, organisation, form, revision FROM records WHERE id = $1 \
                  ORDER BY revision DESC LIMIT 1",

@@ -5,7 +5,7 @@ use sqlx::Row;
 use tessera_domain::{Dictionary, OdsCode, Organisation, OrganisationKind, RegistryId};
 use tessera_vault::{DataKey, MasterKey, RegistryCipher};
 
-use crate::{Result, Store, StoreError, now, on_db};
+use crate::{BeginWrite as _, Result, Store, StoreError, now, on_db};
 
 /// What loading a dictionary did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -66,7 +66,7 @@ impl Store {
     pub async fn upsert_organisations(&self, orgs: &[Organisation]) -> Result<()> {
         let at = now();
         on_db!(self, pool => {
-            let mut tx = pool.begin().await?;
+            let mut tx = pool.begin_write().await?;
             for o in orgs {
                 sqlx::query(
                     "INSERT INTO organisations (ods_code, name, kind, region, created_at) VALUES ($1, $2, $3, $4, $5) \
@@ -117,7 +117,7 @@ impl Store {
         let registry = dict.registry().clone();
         let at = now();
         let (version, outcome) = on_db!(self, pool => {
-            let mut tx = pool.begin().await?;
+            let mut tx = pool.begin_write().await?;
             let exists: Option<(String,)> = sqlx::query_as("SELECT id FROM registries WHERE id = $1")
                 .bind(registry.as_str())
                 .fetch_optional(&mut *tx)

@@ -7,12 +7,24 @@ use tessera_domain::RegistryId;
 use time::OffsetDateTime;
 use uuid::Uuid;
 
+use crate::BeginWrite as _;
 use crate::pgcopy::CopyBuf;
 use crate::{NewImplant, NewPatient, NewRecord, Result, Store, StoreError, now};
 
 /// Rows per multi-row INSERT. With at most 14 columns this stays under SQLite's limit of 32,766
 /// bound parameters per statement (PostgreSQL allows 65,535).
 const CHUNK: usize = 1000;
+
+/// New facts about an existing patient, from a later import row.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PatientStatus {
+    /// The patient.
+    pub patient_id: Uuid,
+    /// A date of death, if the row gives one.
+    pub date_of_death: Option<time::Date>,
+    /// The opt-out, if the row states it.
+    pub opted_out: Option<bool>,
+}
 
 /// A submission already stored under the same id.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -57,8 +69,8 @@ impl Store {
     /// Opens a write transaction for `registry`.
     pub async fn writer(&self, registry: &RegistryId) -> Result<Writer> {
         let tx = match self {
-            Store::Sqlite(pool) => Tx::Sqlite(pool.begin().await?),
-            Store::Postgres(pool) => Tx::Postgres(pool.begin().await?),
+            Store::Sqlite(pool) => Tx::Sqlite(pool.begin_write().await?),
+            Store::Postgres(pool) => Tx::Postgres(pool.begin_write().await?),
         };
         Ok(Writer { tx, registry: registry.clone(), at: now() })
     }
@@ -193,6 +205,28 @@ impl Writer {
                     qb.build().execute(&mut **tx).await?;
                 }
             }
+        }
+        Ok(())
+    }
+
+    /// Brings existing patients' changing facts up to date: a date of death that is now known
+    /// (never cleared by a row that lacks one) and the national data opt-out where a row states
+    /// it. Used when an import row matches a patient already in the registry.
+    pub async fn update_patient_status(&mut self, updates: &[PatientStatus]) -> Result<()> {
+        let registry = self.registry.as_str().to_owned();
+        for u in updates {
+            on_tx!(self, tx => {
+                sqlx::query(
+                    "UPDATE patients SET date_of_death = COALESCE($3, date_of_death), \
+                     opted_out = COALESCE($4, opted_out) WHERE registry_id = $1 AND id = $2",
+                )
+                .bind(registry.as_str())
+                .bind(u.patient_id)
+                .bind(u.date_of_death)
+                .bind(u.opted_out)
+                .execute(&mut **tx)
+                .await?;
+            });
         }
         Ok(())
     }

@@ -156,7 +156,7 @@ async fn a_dictionary_creates_its_registry_and_changes_become_new_versions(db: &
 async fn a_record_keeps_the_dictionary_version_it_was_captured_with(db: &TestDb) {
     let f = fixture(db).await;
     let (_, record_id) = add_patient_with_hip(&f, 1, &f.dict).await;
-    // Version 2 makes BMI required and drops the "spinal" anaesthetic code.
+    // Version 2 makes BMI required.
     let v2_text = JOINTS.replacen("name = \"hp_bmi\"", "name = \"hp_bmi\"\nrequired = true", 1);
     let v2 = Dictionary::from_toml(&v2_text).unwrap();
     assert_eq!(f.store.load_dictionary(&v2, "toml", &f.master).await.unwrap().version, 2);

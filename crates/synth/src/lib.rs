@@ -38,7 +38,8 @@ pub struct SynthConfig {
     pub seed: u64,
     /// The data cut-off: nothing happens after it.
     pub cutoff: Date,
-    /// Share of patients in the breast implant registry (the rest are joint patients).
+    /// Share of patients in the breast implant registry (the rest are joint patients). Every
+    /// round(1/share)-th patient is a breast patient, so the default 0.15 gives one in seven.
     pub breast_share: f64,
     /// Share of joint patients whose first joint is a hip (the rest are knees).
     pub hip_share: f64,
@@ -47,7 +48,8 @@ pub struct SynthConfig {
 }
 
 impl SynthConfig {
-    /// Defaults: cut-off 2026-03-31, 15 % breast implant patients, 46 % of joint patients hips.
+    /// Defaults: cut-off 2026-03-31, one patient in seven in the breast implant registry, 46 % of
+    /// joint patients hips.
     pub fn new(patients: u64, seed: u64) -> Self {
         Self {
             patients,

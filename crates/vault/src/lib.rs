@@ -83,7 +83,11 @@ impl MasterKey {
 
     /// The text form for the key file. The caller must write it with owner-only permissions.
     pub fn encode(&self) -> Zeroizing<String> {
-        Zeroizing::new(format!("{MASTER_KEY_PREFIX}{}\n", B64.encode(self.0.expose_secret())))
+        let mut text = Zeroizing::new(String::with_capacity(MASTER_KEY_PREFIX.len() + 46));
+        text.push_str(MASTER_KEY_PREFIX);
+        B64.encode_string(self.0.expose_secret(), &mut text);
+        text.push('\n');
+        text
     }
 
     fn aead(&self) -> XChaCha20Poly1305 {

@@ -287,6 +287,27 @@ impl Dictionary {
         if forms.is_empty() {
             problems.push("forms", "a dictionary needs at least one form");
         }
+        // Condition values are compared with parsed values, so they are stored canonically
+        // ("yes" → "true" for a yes/no field, "07" → "7" for a whole number).
+        let mut forms = forms;
+        for form in &mut forms {
+            let kinds: BTreeMap<String, FieldKind> =
+                form.fields.iter().map(|f| (f.name.to_string(), f.kind.clone())).collect();
+            for field in &mut form.fields {
+                let at = format!("forms.{}.{}", form.name, field.name);
+                if let Some(cond) = &mut field.required_if
+                    && let Some(kind) = kinds.get(cond.field.as_str())
+                {
+                    for v in &mut cond.equals {
+                        match crate::record::canonical_for_condition(kind, v) {
+                            Some(c) => *v = c,
+                            None => problems
+                                .push(&at, format!("required_if value {v:?} is not a {} value", kind.type_name())),
+                        }
+                    }
+                }
+            }
+        }
         let mut form_names = std::collections::HashSet::new();
         let mut field_names = std::collections::HashSet::new();
         for form in &forms {

@@ -38,10 +38,10 @@ CREATE TABLE dictionaries (
 
 -- A patient of one registry. Identifier columns hold XChaCha20-Poly1305 ciphertexts bound to
 -- (registry, patient id, column); nhs_blind is HMAC-SHA-256 under the registry's blind-index key.
--- All identifier columns are NULL for a patient recorded anonymously (no consent). The registry
--- is checked through the composite key to registry_keys.
+-- All identifier columns are NULL for a patient recorded anonymously (no consent). The key is
+-- (registry, id) so that records can only point at patients of their own registry.
 CREATE TABLE patients (
-    id             BLOB PRIMARY KEY,
+    id             BLOB NOT NULL,
     registry_id    TEXT NOT NULL,
     key_version    INTEGER NOT NULL,
     nhs_blind      BLOB,
@@ -55,6 +55,7 @@ CREATE TABLE patients (
     opted_out      BOOLEAN NOT NULL,
     consent        TEXT NOT NULL CHECK (consent IN ('given', 'refused', 'not_recorded')),
     created_at     TEXT NOT NULL,
+    PRIMARY KEY (registry_id, id),
     FOREIGN KEY (registry_id, key_version) REFERENCES registry_keys(registry_id, key_version)
 );
 CREATE UNIQUE INDEX patients_by_blind_index ON patients (registry_id, nhs_blind);
@@ -81,7 +82,7 @@ CREATE TABLE records (
     id                 BLOB NOT NULL,
     revision           INTEGER NOT NULL CHECK (revision >= 1),
     registry_id        TEXT NOT NULL,
-    patient_id         BLOB NOT NULL REFERENCES patients(id),
+    patient_id         BLOB NOT NULL,
     organisation       TEXT NOT NULL REFERENCES organisations(ods_code),
     form               TEXT NOT NULL,
     dictionary_version INTEGER NOT NULL,
@@ -90,6 +91,8 @@ CREATE TABLE records (
     reason             TEXT,
     created_at         TEXT NOT NULL,
     PRIMARY KEY (id, revision),
+    -- A record can only belong to a patient of its own registry.
+    FOREIGN KEY (registry_id, patient_id) REFERENCES patients(registry_id, id),
     FOREIGN KEY (registry_id, dictionary_version) REFERENCES dictionaries(registry_id, version)
 );
 CREATE INDEX records_by_patient ON records (patient_id);
