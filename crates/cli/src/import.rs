@@ -261,6 +261,9 @@ impl Context {
         let patient = input.parse(self.dict.consent_required(), self.today).map_err(|e| problems.extend(e)).ok();
         let form = self.dict.form(&self.form_name).expect("form checked before import");
         let record = self.dict.validate(form, &pairs, self.today).map_err(|e| problems.extend(e)).ok();
+        if let (Some(patient), Some(record)) = (&patient, &record) {
+            problems.extend(record.check_against(patient));
+        }
         match (patient, record, org) {
             (Some(patient), Some(record), Some(org)) if problems.is_empty() => {
                 let date_of_death = patient.date_of_death();

@@ -54,6 +54,10 @@ fn prepare(
         let valid = dict
             .validate(form, &pairs, today)
             .map_err(|e| anyhow::anyhow!("synthetic {} record failed validation (a generator bug): {e}", r.form))?;
+        let against_patient = valid.check_against(&patient);
+        if !against_patient.is_empty() {
+            bail!("synthetic {} record contradicts its patient (a generator bug): {against_patient}", r.form);
+        }
         let org = ods(world, r.organisation);
         let record = NewRecord::new(new_patient.id(), org, form, &valid, version);
         for i in &r.implants {

@@ -82,6 +82,25 @@ impl ValidRecord {
     pub fn values(&self) -> &[(FieldName, Value)] {
         &self.values
     }
+    /// Checks the record's dates against its patient's life: none before the date of birth (when
+    /// the registry holds it) and none after the date of death. Every problem is reported, by
+    /// field, without the dates themselves.
+    pub fn check_against(&self, patient: &crate::Patient) -> Problems {
+        let mut problems = Problems::new();
+        let born = patient.identifiers().map(|i| i.date_of_birth());
+        for (field, value) in &self.values {
+            if let Value::Date(d) = value {
+                if born.is_some_and(|b| *d < b) {
+                    problems.push(field.as_str(), "is before the patient's date of birth");
+                }
+                if patient.date_of_death().is_some_and(|death| *d > death) {
+                    problems.push(field.as_str(), "is after the patient's date of death");
+                }
+            }
+        }
+        problems
+    }
+
     /// The value of `field`, if present.
     pub fn get(&self, field: &str) -> Option<&Value> {
         self.values.iter().find(|(f, _)| f.as_str() == field).map(|(_, v)| v)

@@ -321,3 +321,31 @@ proptest! {
         prop_assert_eq!(d.validate(form, &canon_ref, TODAY).unwrap(), r);
     }
 }
+
+#[test]
+fn record_dates_must_fall_within_the_patients_life() {
+    let d = joints();
+    let form = d.form("hip_primary").unwrap();
+    let record = d.validate(form, &good_hip(), TODAY).unwrap(); // operated 2024-05-01
+    let patient = |dob: &'static str, dod: &'static str| {
+        tessera_domain::PatientInput {
+            nhs_number: "9434765919",
+            family_name: "Example",
+            given_name: "Pat",
+            date_of_birth: dob,
+            sex: "F",
+            postcode: "LS1 4AP",
+            date_of_death: dod,
+            opted_out: "",
+            consent: "given",
+        }
+        .parse(true, TODAY)
+        .unwrap()
+    };
+    assert!(record.check_against(&patient("1950-01-01", "")).is_empty());
+    assert!(record.check_against(&patient("1950-01-01", "2024-05-01")).is_empty(), "died the day of the operation");
+    let born_after = record.check_against(&patient("2024-06-01", ""));
+    assert_eq!(born_after.to_string(), "hp_operation_date: is before the patient's date of birth");
+    let died_before = record.check_against(&patient("1950-01-01", "2023-01-01"));
+    assert_eq!(died_before.to_string(), "hp_operation_date: is after the patient's date of death");
+}
