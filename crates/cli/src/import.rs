@@ -213,6 +213,9 @@ struct Context {
 
 type RowResult = Result<Prepared, Vec<RowProblem>>;
 
+/// A patient's date of death and opt-out as this import last wrote them.
+type Facts = (Option<Date>, bool);
+
 impl Context {
     fn prepare(&self, line: u64, row: &csv::ByteRecord) -> Result<RowResult, StoreError> {
         let mut problems = Problems::new();
@@ -353,7 +356,9 @@ pub async fn import_csv(
     let bar = progress_bar(opts.progress, lines.saturating_sub(1));
     let mut writer = store.writer(registry).await?;
     let fresh_registry = !writer.registry_has_patients().await?;
-    let mut known: HashMap<Vec<u8>, uuid::Uuid> = HashMap::new();
+    // Patients seen so far, by blind index: their id, and for those this import creates, the
+    // facts it wrote (so a second row of the same patient updates only what changed).
+    let mut known: HashMap<Vec<u8>, (uuid::Uuid, Option<Facts>)> = HashMap::new();
     let (mut total, mut stored, mut rejected, mut new_patients) = (0u64, 0u64, 0u64, 0u64);
     let mut problems = Vec::new();
     let mut next_log = 100_000u64;
@@ -385,22 +390,30 @@ pub async fn import_csv(
                 .collect();
             unknown.sort_unstable();
             unknown.dedup();
-            known.extend(writer.existing_patients(&unknown).await?);
+            known.extend(writer.existing_patients(&unknown).await?.into_iter().map(|(b, id)| (b, (id, None))));
         }
         let mut patients = Vec::new();
         let mut updates = Vec::new();
         let mut records = Vec::with_capacity(good.len());
         for Prepared { patient, record, date_of_death, opted_out } in good {
             let id = match patient.blind_index() {
-                Some(b) => match known.get(b) {
-                    Some(existing) => {
-                        if date_of_death.is_some() || opted_out.is_some() {
+                Some(b) => match known.get_mut(b) {
+                    Some((existing, facts)) => {
+                        let unchanged = facts.is_some_and(|(dod, opt)| {
+                            date_of_death.is_none_or(|d| Some(d) == dod) && opted_out.is_none_or(|o| o == opt)
+                        });
+                        if !unchanged && (date_of_death.is_some() || opted_out.is_some()) {
                             updates.push(PatientStatus { patient_id: *existing, date_of_death, opted_out });
+                            if let Some((dod, opt)) = facts {
+                                *dod = date_of_death.or(*dod);
+                                *opt = opted_out.unwrap_or(*opt);
+                            }
                         }
                         *existing
                     }
                     None => {
-                        known.insert(b.to_vec(), patient.id());
+                        let facts = (date_of_death, opted_out.unwrap_or(false));
+                        known.insert(b.to_vec(), (patient.id(), Some(facts)));
                         let id = patient.id();
                         patients.push(patient);
                         id

@@ -349,16 +349,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             } else {
                 let (settings, store) = open(config_path).await?;
                 let s = synth_to_store(&store, &settings.master_key()?, &world, today(), progress).await?;
-                for registry in &s.skipped {
-                    println!("registry {registry} already holds data: synthesis skipped for it");
-                }
-                println!(
-                    "synthesised {} patients, {} records, {} implants in {:.1} s",
-                    s.patients,
-                    s.records,
-                    s.implants,
-                    started.elapsed().as_secs_f64()
-                );
+                report_synth(&s, started);
             }
         }
         Command::Stats => {
@@ -373,29 +364,33 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             for dict in shipped::dictionaries() {
                 println!("{}", describe_load(&store.load_dictionary(&dict, "toml", &master).await?));
             }
-            if store.stats().await?.is_empty() {
-                let world = World::new(SynthConfig::new(patients, seed));
-                let started = std::time::Instant::now();
-                let s = synth_to_store(&store, &master, &world, today(), true).await?;
-                println!(
-                    "synthesised {} patients, {} records, {} implants in {:.1} s",
-                    s.patients,
-                    s.records,
-                    s.implants,
-                    started.elapsed().as_secs_f64()
-                );
-            } else {
-                println!("the registries already hold data: synthesis skipped");
-            }
+            let world = World::new(SynthConfig::new(patients, seed));
+            let started = std::time::Instant::now();
+            report_synth(&synth_to_store(&store, &master, &world, today(), true).await?, started);
             print_stats(&store).await?;
             println!(
                 "\nDatabase: {}\nRun `tessera --config {} stats` to see these counts again.",
-                settings.database_url,
+                settings.redacted_database_url(),
                 config.display()
             );
         }
     }
     Ok(ExitCode::SUCCESS)
+}
+
+fn report_synth(s: &tessera::synth_run::SynthSummary, started: std::time::Instant) {
+    for registry in &s.skipped {
+        println!("registry {registry} already holds data: synthesis skipped for it");
+    }
+    if s.patients > 0 {
+        println!(
+            "synthesised {} patients, {} records, {} implants in {:.1} s",
+            s.patients,
+            s.records,
+            s.implants,
+            started.elapsed().as_secs_f64()
+        );
+    }
 }
 
 fn describe_load(load: &tessera_store::DictionaryLoad) -> String {

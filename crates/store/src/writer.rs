@@ -213,19 +213,39 @@ impl Writer {
     /// (never cleared by a row that lacks one) and the national data opt-out where a row states
     /// it. Used when an import row matches a patient already in the registry.
     pub async fn update_patient_status(&mut self, updates: &[PatientStatus]) -> Result<()> {
-        let registry = self.registry.as_str().to_owned();
+        // One statement per few hundred patients; a patient named twice keeps its latest facts.
+        let mut latest: Vec<PatientStatus> = Vec::with_capacity(updates.len());
+        let mut at: HashMap<Uuid, usize> = HashMap::new();
         for u in updates {
+            match at.get(&u.patient_id) {
+                Some(&i) => {
+                    let prev = latest[i];
+                    latest[i] = PatientStatus {
+                        patient_id: u.patient_id,
+                        date_of_death: u.date_of_death.or(prev.date_of_death),
+                        opted_out: u.opted_out.or(prev.opted_out),
+                    };
+                }
+                None => {
+                    at.insert(u.patient_id, latest.len());
+                    latest.push(*u);
+                }
+            }
+        }
+        let registry = self.registry.as_str().to_owned();
+        for chunk in latest.chunks(CHUNK / 2) {
             on_tx!(self, tx => {
-                sqlx::query(
-                    "UPDATE patients SET date_of_death = COALESCE($3, date_of_death), \
-                     opted_out = COALESCE($4, opted_out) WHERE registry_id = $1 AND id = $2",
-                )
-                .bind(registry.as_str())
-                .bind(u.patient_id)
-                .bind(u.date_of_death)
-                .bind(u.opted_out)
-                .execute(&mut **tx)
-                .await?;
+                // VALUES columns are column1, column2, … on both databases.
+                let mut qb = QueryBuilder::new(
+                    "UPDATE patients SET date_of_death = COALESCE(v.column2, patients.date_of_death), \
+                     opted_out = COALESCE(v.column3, patients.opted_out) FROM (",
+                );
+                qb.push_values(chunk, |mut b, u| {
+                    b.push_bind(u.patient_id).push_bind(u.date_of_death).push_bind(u.opted_out);
+                });
+                qb.push(") AS v WHERE patients.id = v.column1 AND patients.registry_id = ");
+                qb.push_bind(registry.as_str());
+                qb.build().execute(&mut **tx).await?;
             });
         }
         Ok(())

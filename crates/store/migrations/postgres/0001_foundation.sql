@@ -1,16 +1,18 @@
 -- Foundation schema (PostgreSQL). Keep in step with migrations/sqlite/0001_foundation.sql: same
--- tables, same columns, same constraints; only the type names differ.
+-- tables, same columns, same constraints; only the type names differ, and code columns here use
+-- COLLATE "C": they are identifiers, compared byte-wise as SQLite does, and a locale-aware
+-- comparison in every index step slowed bulk inserts (see BENCHMARKS.md).
 
 CREATE TABLE organisations (
-    ods_code    TEXT PRIMARY KEY,
+    ods_code    TEXT COLLATE "C" PRIMARY KEY,
     name        TEXT NOT NULL,
-    kind        TEXT NOT NULL CHECK (kind IN ('nhs', 'independent')),
+    kind        TEXT COLLATE "C" NOT NULL CHECK (kind IN ('nhs', 'independent')),
     region      TEXT NOT NULL,
     created_at  TIMESTAMPTZ NOT NULL
 );
 
 CREATE TABLE registries (
-    id               TEXT PRIMARY KEY,
+    id               TEXT COLLATE "C" PRIMARY KEY,
     name             TEXT NOT NULL,
     consent_required BOOLEAN NOT NULL,
     created_at       TIMESTAMPTZ NOT NULL
@@ -18,7 +20,7 @@ CREATE TABLE registries (
 
 -- A registry's data key, encrypted under the deployment's master key. Never stored in clear.
 CREATE TABLE registry_keys (
-    registry_id  TEXT NOT NULL REFERENCES registries(id),
+    registry_id  TEXT COLLATE "C" NOT NULL REFERENCES registries(id),
     key_version  INTEGER NOT NULL,
     wrapped_key  BYTEA NOT NULL,
     created_at   TIMESTAMPTZ NOT NULL,
@@ -27,7 +29,7 @@ CREATE TABLE registry_keys (
 
 -- Every version of every dictionary, as canonical TOML. Versions are only ever added.
 CREATE TABLE dictionaries (
-    registry_id    TEXT NOT NULL REFERENCES registries(id),
+    registry_id    TEXT COLLATE "C" NOT NULL REFERENCES registries(id),
     version        INTEGER NOT NULL,
     canonical_toml TEXT NOT NULL,
     sha256         TEXT NOT NULL,
@@ -39,10 +41,11 @@ CREATE TABLE dictionaries (
 -- A patient of one registry. Identifier columns hold XChaCha20-Poly1305 ciphertexts bound to
 -- (registry, patient id, column); nhs_blind is HMAC-SHA-256 under the registry's blind-index key.
 -- All identifier columns are NULL for a patient recorded anonymously (no consent). The key is
--- (registry, id) so that records can only point at patients of their own registry.
+-- (id, registry) so that records can only point at patients of their own registry. Composite
+-- keys put the binary, selective column first: comparisons rarely reach the text.
 CREATE TABLE patients (
     id             UUID NOT NULL,
-    registry_id    TEXT NOT NULL,
+    registry_id    TEXT COLLATE "C" NOT NULL,
     key_version    INTEGER NOT NULL,
     nhs_blind      BYTEA,
     nhs_number     BYTEA,
@@ -50,21 +53,21 @@ CREATE TABLE patients (
     given_name     BYTEA,
     date_of_birth  BYTEA,
     postcode       BYTEA,
-    sex            TEXT NOT NULL CHECK (sex IN ('M', 'F', 'I', 'U')),
+    sex            TEXT COLLATE "C" NOT NULL CHECK (sex IN ('M', 'F', 'I', 'U')),
     date_of_death  DATE,
     opted_out      BOOLEAN NOT NULL,
-    consent        TEXT NOT NULL CHECK (consent IN ('given', 'refused', 'not_recorded')),
+    consent        TEXT COLLATE "C" NOT NULL CHECK (consent IN ('given', 'refused', 'not_recorded')),
     created_at     TIMESTAMPTZ NOT NULL,
-    PRIMARY KEY (registry_id, id),
+    PRIMARY KEY (id, registry_id),
     FOREIGN KEY (registry_id, key_version) REFERENCES registry_keys(registry_id, key_version)
 );
-CREATE UNIQUE INDEX patients_by_blind_index ON patients (registry_id, nhs_blind);
+CREATE UNIQUE INDEX patients_by_blind_index ON patients (nhs_blind, registry_id);
 
 -- One import of one file. The id makes imports idempotent.
 CREATE TABLE submissions (
-    registry_id   TEXT NOT NULL REFERENCES registries(id),
-    id            TEXT NOT NULL,
-    form          TEXT NOT NULL,
+    registry_id   TEXT COLLATE "C" NOT NULL REFERENCES registries(id),
+    id            TEXT COLLATE "C" NOT NULL,
+    form          TEXT COLLATE "C" NOT NULL,
     source_name   TEXT NOT NULL,
     rows_total    BIGINT NOT NULL,
     rows_stored   BIGINT NOT NULL,
@@ -81,10 +84,10 @@ CREATE TABLE submissions (
 CREATE TABLE records (
     id                 UUID NOT NULL,
     revision           INTEGER NOT NULL CHECK (revision >= 1),
-    registry_id        TEXT NOT NULL,
+    registry_id        TEXT COLLATE "C" NOT NULL,
     patient_id         UUID NOT NULL,
-    organisation       TEXT NOT NULL REFERENCES organisations(ods_code),
-    form               TEXT NOT NULL,
+    organisation       TEXT COLLATE "C" NOT NULL REFERENCES organisations(ods_code),
+    form               TEXT COLLATE "C" NOT NULL,
     dictionary_version INTEGER NOT NULL,
     data               TEXT NOT NULL,
     submission_id      TEXT,
@@ -92,7 +95,7 @@ CREATE TABLE records (
     created_at         TIMESTAMPTZ NOT NULL,
     PRIMARY KEY (id, revision),
     -- A record can only belong to a patient of its own registry.
-    FOREIGN KEY (registry_id, patient_id) REFERENCES patients(registry_id, id),
+    FOREIGN KEY (patient_id, registry_id) REFERENCES patients(id, registry_id),
     FOREIGN KEY (registry_id, dictionary_version) REFERENCES dictionaries(registry_id, version)
 );
 CREATE INDEX records_by_patient ON records (patient_id);
@@ -110,13 +113,13 @@ CREATE TABLE implants (
     id            UUID PRIMARY KEY,
     record_id     UUID NOT NULL,
     record_revision INTEGER NOT NULL,
-    registry_id   TEXT NOT NULL REFERENCES registries(id),
-    organisation  TEXT NOT NULL REFERENCES organisations(ods_code),
-    gtin          TEXT NOT NULL,
+    registry_id   TEXT COLLATE "C" NOT NULL REFERENCES registries(id),
+    organisation  TEXT COLLATE "C" NOT NULL REFERENCES organisations(ods_code),
+    gtin          TEXT COLLATE "C" NOT NULL,
     lot           TEXT,
     serial        TEXT,
     expiry        DATE,
-    entry         TEXT NOT NULL CHECK (entry IN ('scanned', 'manual', 'synthetic')),
+    entry         TEXT COLLATE "C" NOT NULL CHECK (entry IN ('scanned', 'manual', 'synthetic')),
     created_at    TIMESTAMPTZ NOT NULL,
     FOREIGN KEY (record_id, record_revision) REFERENCES records(id, revision)
 );

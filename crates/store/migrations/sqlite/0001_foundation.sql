@@ -39,7 +39,8 @@ CREATE TABLE dictionaries (
 -- A patient of one registry. Identifier columns hold XChaCha20-Poly1305 ciphertexts bound to
 -- (registry, patient id, column); nhs_blind is HMAC-SHA-256 under the registry's blind-index key.
 -- All identifier columns are NULL for a patient recorded anonymously (no consent). The key is
--- (registry, id) so that records can only point at patients of their own registry.
+-- (id, registry) so that records can only point at patients of their own registry. Composite
+-- keys put the binary, selective column first: comparisons rarely reach the text.
 CREATE TABLE patients (
     id             BLOB NOT NULL,
     registry_id    TEXT NOT NULL,
@@ -55,10 +56,10 @@ CREATE TABLE patients (
     opted_out      BOOLEAN NOT NULL,
     consent        TEXT NOT NULL CHECK (consent IN ('given', 'refused', 'not_recorded')),
     created_at     TEXT NOT NULL,
-    PRIMARY KEY (registry_id, id),
+    PRIMARY KEY (id, registry_id),
     FOREIGN KEY (registry_id, key_version) REFERENCES registry_keys(registry_id, key_version)
 );
-CREATE UNIQUE INDEX patients_by_blind_index ON patients (registry_id, nhs_blind);
+CREATE UNIQUE INDEX patients_by_blind_index ON patients (nhs_blind, registry_id);
 
 -- One import of one file. The id makes imports idempotent.
 CREATE TABLE submissions (
@@ -92,7 +93,7 @@ CREATE TABLE records (
     created_at         TEXT NOT NULL,
     PRIMARY KEY (id, revision),
     -- A record can only belong to a patient of its own registry.
-    FOREIGN KEY (registry_id, patient_id) REFERENCES patients(registry_id, id),
+    FOREIGN KEY (patient_id, registry_id) REFERENCES patients(id, registry_id),
     FOREIGN KEY (registry_id, dictionary_version) REFERENCES dictionaries(registry_id, version)
 );
 CREATE INDEX records_by_patient ON records (patient_id);
