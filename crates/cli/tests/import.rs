@@ -11,6 +11,7 @@ on_both_databases!(
     a_file_without_its_header_row_never_echoes_identifiers,
     misshapen_rows_are_reported_by_their_line_even_after_multi_line_cells,
     a_later_row_for_a_known_patient_records_their_death_and_opt_out,
+    within_one_file_the_latest_row_decides_a_patients_opt_out,
 );
 
 /// A small valid hip primary file, as CSV text with a header, for hand-made cases.
@@ -193,4 +194,33 @@ async fn a_later_row_for_a_known_patient_records_their_death_and_opt_out(db: &Te
     assert!(out.contains("(0 new patients)"), "{out}");
     assert_eq!(count(db, "patients").await, 1);
     assert_eq!(count(db, "patients WHERE opted_out AND date_of_death IS NOT NULL").await, 1);
+}
+
+async fn within_one_file_the_latest_row_decides_a_patients_opt_out(db: &TestDb) {
+    let env = Env::new(db);
+    let text = small_file(&env, 30, 53);
+    let mut r = csv::Reader::from_reader(text.as_bytes());
+    let header = r.headers().unwrap().clone();
+    let col = |n: &str| header.iter().position(|h| h == n).unwrap();
+    let row = r
+        .records()
+        .map(Result::unwrap)
+        .find(|row| &row[col("consent")] == "given" && row[col("date_of_death")].is_empty())
+        .unwrap();
+    let path = env.path("three.csv");
+    let mut w = csv::Writer::from_path(&path).unwrap();
+    w.write_record(&header).unwrap();
+    // Three records of one patient: opted out in the second, back in by the third; the death
+    // date is given only in the second and must survive the third.
+    for (side, opt, death) in [("L", "no", ""), ("R", "yes", "2026-02-01"), ("L", "no", "")] {
+        let mut cells: Vec<String> = row.iter().map(str::to_owned).collect();
+        cells[col("hp_side")] = side.into();
+        cells[col("opted_out")] = opt.into();
+        cells[col("date_of_death")] = death.into();
+        w.write_record(&cells).unwrap();
+    }
+    w.flush().unwrap();
+    let out = ok(&env.run(&["import", "njr", "hip_primary", path.to_str().unwrap()]));
+    assert!(out.contains("stored 3 of 3 rows (1 new patients)"), "{out}");
+    assert_eq!(count(db, "patients WHERE NOT opted_out AND date_of_death IS NOT NULL").await, 1);
 }
