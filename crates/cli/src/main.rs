@@ -2,6 +2,7 @@
 
 #![forbid(unsafe_code)]
 
+use std::os::unix::fs::{DirBuilderExt as _, OpenOptionsExt as _};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
@@ -406,7 +407,13 @@ fn describe_load(load: &tessera_store::DictionaryLoad) -> String {
 }
 
 async fn init(dir: &Path, database_url: Option<String>) -> anyhow::Result<()> {
-    std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+    if !dir.exists() {
+        std::fs::DirBuilder::new()
+            .recursive(true)
+            .mode(0o700)
+            .create(dir)
+            .with_context(|| format!("creating {}", dir.display()))?;
+    }
     let config = dir.join(CONFIG_FILE);
     let key = dir.join("master.key");
     if !config.exists() {
@@ -426,6 +433,14 @@ async fn init(dir: &Path, database_url: Option<String>) -> anyhow::Result<()> {
     }
     let settings = Settings::load(&config)?;
     settings.master_key()?;
+    // The database holds pseudonymous clinical data: owner-only, like the key. SQLite gives its
+    // -wal and -shm files the main file's permissions.
+    if let Some(path) = settings.database_url.strip_prefix("sqlite:") {
+        let path = Path::new(path.trim_start_matches("//"));
+        if !path.exists() {
+            std::fs::OpenOptions::new().write(true).create_new(true).mode(0o600).open(path)?;
+        }
+    }
     Store::connect(&settings.database_url).await.context("creating the database")?.close().await;
     Ok(())
 }

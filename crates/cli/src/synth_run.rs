@@ -99,7 +99,6 @@ pub async fn synth_to_store(
         let mut writer = store.writer(&id).await?;
         if writer.registry_has_patients().await? {
             // Each registry is filled in one transaction, so one that has patients is complete.
-            tracing::info!(registry, "registry already has patients: synthesis skipped for it");
             summary.skipped.push(registry);
             continue;
         }

@@ -114,6 +114,8 @@ fn the_master_key_is_created_owner_only_and_refused_if_others_can_read_it() {
     ok(&tessera(&config, &["init", "--dir", dir.path().to_str().unwrap()]));
     let key = dir.path().join("master.key");
     assert_eq!(std::fs::metadata(&key).unwrap().permissions().mode() & 0o777, 0o600);
+    let db = dir.path().join("tessera.db");
+    assert_eq!(std::fs::metadata(&db).unwrap().permissions().mode() & 0o777, 0o600, "the database too");
     let before = std::fs::read(&key).unwrap();
     // init again never replaces the key.
     ok(&tessera(&config, &["init", "--dir", dir.path().to_str().unwrap()]));
