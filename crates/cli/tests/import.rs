@@ -14,6 +14,29 @@ on_both_databases!(
     within_one_file_the_latest_row_decides_a_patients_opt_out,
 );
 
+/// The header and the first row of a consenting, living patient in `text`.
+fn living_identified_row(text: &str) -> (csv::StringRecord, csv::StringRecord) {
+    let mut r = csv::Reader::from_reader(text.as_bytes());
+    let header = r.headers().unwrap().clone();
+    let col = |n: &str| header.iter().position(|h| h == n).unwrap();
+    let row = r
+        .records()
+        .map(Result::unwrap)
+        .find(|row| &row[col("consent")] == "given" && row[col("date_of_death")].is_empty())
+        .unwrap();
+    (header, row)
+}
+
+/// Writes a CSV file of `header` and `rows`.
+fn write_csv(path: &std::path::Path, header: &csv::StringRecord, rows: &[Vec<String>]) {
+    let mut w = csv::Writer::from_path(path).unwrap();
+    w.write_record(header).unwrap();
+    for r in rows {
+        w.write_record(r).unwrap();
+    }
+    w.flush().unwrap();
+}
+
 /// A small valid hip primary file, as CSV text with a header, for hand-made cases.
 fn small_file(env: &Env, rows: u64, seed: u64) -> String {
     let path = env.hip_csv(rows, seed);
@@ -166,19 +189,10 @@ async fn misshapen_rows_are_reported_by_their_line_even_after_multi_line_cells(d
 async fn a_later_row_for_a_known_patient_records_their_death_and_opt_out(db: &TestDb) {
     let env = Env::new(db);
     let text = small_file(&env, 30, 47);
-    let mut r = csv::Reader::from_reader(text.as_bytes());
-    let header = r.headers().unwrap().clone();
+    let (header, row) = living_identified_row(&text);
     let col = |n: &str| header.iter().position(|h| h == n).unwrap();
-    let row = r
-        .records()
-        .map(Result::unwrap)
-        .find(|row| &row[col("consent")] == "given" && row[col("date_of_death")].is_empty())
-        .unwrap();
     let first = env.path("first.csv");
-    let mut w = csv::Writer::from_path(&first).unwrap();
-    w.write_record(&header).unwrap();
-    w.write_record(&row).unwrap();
-    w.flush().unwrap();
+    write_csv(&first, &header, &[row.iter().map(str::to_owned).collect()]);
     ok(&env.run(&["import", "njr", "hip_primary", first.to_str().unwrap()]));
     // A revision of the other hip, reported later, with the death and an opt-out.
     let mut later: Vec<String> = row.iter().map(str::to_owned).collect();
@@ -186,10 +200,7 @@ async fn a_later_row_for_a_known_patient_records_their_death_and_opt_out(db: &Te
     later[col("date_of_death")] = "2026-01-15".into();
     later[col("opted_out")] = "yes".into();
     let second = env.path("second.csv");
-    let mut w = csv::Writer::from_path(&second).unwrap();
-    w.write_record(&header).unwrap();
-    w.write_record(&later).unwrap();
-    w.flush().unwrap();
+    write_csv(&second, &header, &[later]);
     let out = ok(&env.run(&["import", "njr", "hip_primary", second.to_str().unwrap()]));
     assert!(out.contains("(0 new patients)"), "{out}");
     assert_eq!(count(db, "patients").await, 1);
@@ -199,27 +210,22 @@ async fn a_later_row_for_a_known_patient_records_their_death_and_opt_out(db: &Te
 async fn within_one_file_the_latest_row_decides_a_patients_opt_out(db: &TestDb) {
     let env = Env::new(db);
     let text = small_file(&env, 30, 53);
-    let mut r = csv::Reader::from_reader(text.as_bytes());
-    let header = r.headers().unwrap().clone();
+    let (header, row) = living_identified_row(&text);
     let col = |n: &str| header.iter().position(|h| h == n).unwrap();
-    let row = r
-        .records()
-        .map(Result::unwrap)
-        .find(|row| &row[col("consent")] == "given" && row[col("date_of_death")].is_empty())
-        .unwrap();
-    let path = env.path("three.csv");
-    let mut w = csv::Writer::from_path(&path).unwrap();
-    w.write_record(&header).unwrap();
     // Three records of one patient: opted out in the second, back in by the third; the death
     // date is given only in the second and must survive the third.
-    for (side, opt, death) in [("L", "no", ""), ("R", "yes", "2026-02-01"), ("L", "no", "")] {
-        let mut cells: Vec<String> = row.iter().map(str::to_owned).collect();
-        cells[col("hp_side")] = side.into();
-        cells[col("opted_out")] = opt.into();
-        cells[col("date_of_death")] = death.into();
-        w.write_record(&cells).unwrap();
-    }
-    w.flush().unwrap();
+    let rows: Vec<Vec<String>> = [("L", "no", ""), ("R", "yes", "2026-02-01"), ("L", "no", "")]
+        .into_iter()
+        .map(|(side, opt, death)| {
+            let mut cells: Vec<String> = row.iter().map(str::to_owned).collect();
+            cells[col("hp_side")] = side.into();
+            cells[col("opted_out")] = opt.into();
+            cells[col("date_of_death")] = death.into();
+            cells
+        })
+        .collect();
+    let path = env.path("three.csv");
+    write_csv(&path, &header, &rows);
     let out = ok(&env.run(&["import", "njr", "hip_primary", path.to_str().unwrap()]));
     assert!(out.contains("stored 3 of 3 rows (1 new patients)"), "{out}");
     assert_eq!(count(db, "patients WHERE NOT opted_out AND date_of_death IS NOT NULL").await, 1);
