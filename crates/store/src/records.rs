@@ -303,18 +303,6 @@ impl Store {
         Ok(rows.into_iter().map(|(id,)| id).collect())
     }
 
-    /// How many records a submission stored.
-    pub async fn submission_record_count(&self, registry: &str, submission_id: &str) -> Result<i64> {
-        let (n,): (i64,) = on_db!(self, pool => {
-            sqlx::query_as("SELECT COUNT(*) FROM records WHERE registry_id = $1 AND submission_id = $2 AND revision = 1")
-                .bind(registry)
-                .bind(submission_id)
-                .fetch_one(pool)
-                .await?
-        });
-        Ok(n)
-    }
-
     /// The implants of one procedure record.
     pub async fn implants_of(&self, record_id: Uuid) -> Result<Vec<NewImplant>> {
         let rows: Vec<ImplantRow> = on_db!(self, pool => {

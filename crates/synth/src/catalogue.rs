@@ -47,6 +47,16 @@ pub struct Brand {
     pub serialised: bool,
 }
 
+/// Hazard multipliers above this mark the planted poor performers.
+pub const POOR_PERFORMER_HAZARD: f64 = 2.0;
+
+impl Brand {
+    /// True for the planted poor performers.
+    pub fn is_poor_performer(&self) -> bool {
+        self.hazard > POOR_PERFORMER_HAZARD
+    }
+}
+
 /// The 14-digit GTIN whose first 13 digits are `body`, with its GS1 check digit.
 pub fn gtin_with_check(body: u64) -> String {
     let digits = format!("{body:013}");

@@ -27,7 +27,7 @@ use rand_distr::{Distribution, Normal};
 use tessera_domain::{NhsNumber, OdsCode, Organisation, OrganisationKind, PatientInput};
 use time::{Date, Duration};
 
-use catalogue::{Brand, Category};
+use catalogue::{Brand, Category, POOR_PERFORMER_HAZARD};
 
 /// Settings of one generation run.
 #[derive(Debug, Clone)]
@@ -236,6 +236,13 @@ impl World {
         candidates[candidates.len() - 1]
     }
 
+    /// A brand to put in at a revision: surgeons do not re-implant a brand known to fail, so a
+    /// planted poor performer drawn here is swapped for the category's first brand.
+    fn pick_replacement_brand(&self, rng: &mut ChaCha8Rng, category: Category) -> &Brand {
+        let b = self.pick_brand(rng, category);
+        if b.is_poor_performer() { self.brands.iter().find(|x| x.category == category).expect("brand") } else { b }
+    }
+
     /// The `k`-th NHS test number of a registry's sequence (k counts from 0), or `None` past
     /// the 900,000 the scheme provides.
     ///
@@ -406,7 +413,7 @@ impl World {
                 let rev_org = if rng.random_bool(0.8) { org } else { self.pick_org(rng, false) };
                 let early_failure = years < 1.0;
                 p.records.push(if is_hip {
-                    self.hip_revision(rng, rev_org, side, rev_date, asa, early_failure, hazard > 2.0)
+                    self.hip_revision(rng, rev_org, side, rev_date, asa, early_failure, hazard > POOR_PERFORMER_HAZARD)
                 } else {
                     self.knee_revision(rng, rev_org, side, rev_date, asa, early_failure)
                 });
@@ -448,7 +455,7 @@ impl World {
         } else {
             implants.push(self.implant(rng, cup, date));
             hazard = hazard.max(cup.hazard);
-            if cup.hazard > 2.0 {
+            if cup.is_poor_performer() {
                 "MOM"
             } else {
                 let liner = &self.brands.iter().find(|b| b.category == Category::AcetabularLiner).expect("liner");
@@ -587,7 +594,7 @@ impl World {
         let (removed, inserted) = match stage {
             "STAGE1" => ("CUPSTEM", "SPACER"),
             "DAIR" => ("HEADLINER", "HEADLINER"),
-            _ => *pick_pair(
+            _ => pick(
                 rng,
                 &[
                     (("CUP", "CUP"), 0.4),
@@ -600,8 +607,7 @@ impl World {
         let mut implants = Vec::new();
         if inserted != "SPACER" {
             let cat = if inserted.contains("CUP") { Category::AcetabularCup } else { Category::HipStem };
-            let b = self.pick_brand(rng, cat);
-            let b = if b.hazard > 2.0 { self.brands.iter().find(|x| x.category == cat).expect("brand") } else { b };
+            let b = self.pick_replacement_brand(rng, cat);
             implants.push(self.implant(rng, b, date));
         }
         let mut fields = vec![
@@ -662,7 +668,7 @@ impl World {
         let (removed, inserted) = match stage {
             "STAGE1" => ("ALL", "SPACER"),
             "DAIR" => ("INSERT", "INSERT"),
-            _ => *pick_pair(
+            _ => pick(
                 rng,
                 &[
                     (("ALL", "ALL"), 0.6),
@@ -758,7 +764,7 @@ impl World {
             let rev_date = date + Duration::days((years * 365.25) as i64 + 1);
             if rev_date <= end {
                 let explant = rng.random_bool(0.3);
-                let reason = if brand.hazard > 2.0 && rng.random_bool(0.6) {
+                let reason = if brand.is_poor_performer() && rng.random_bool(0.6) {
                     "RUPTURE"
                 } else {
                     pick(
@@ -783,12 +789,7 @@ impl World {
                 let implants = if explant {
                     vec![]
                 } else {
-                    let b = self.pick_brand(rng, Category::BreastImplant);
-                    let b = if b.hazard > 2.0 {
-                        self.brands.iter().find(|x| x.category == Category::BreastImplant).expect("brand")
-                    } else {
-                        b
-                    };
+                    let b = self.pick_replacement_brand(rng, Category::BreastImplant);
                     vec![self.implant(rng, b, rev_date)]
                 };
                 p.records.push(SynthRecord { form: "implant_operation", organisation: org, fields, implants });
@@ -855,26 +856,16 @@ fn gmc(rng: &mut ChaCha8Rng, org: usize) -> String {
     format!("{}", 4_000_000 + org as u64 * 37 + rng.random_range(0..12u64) * 10_007 % 999_983)
 }
 
-fn pick<'a>(rng: &mut ChaCha8Rng, options: &[(&'a str, f64)]) -> &'a str {
+/// One of `options`, drawn with the given probabilities (the last absorbs any rounding).
+fn pick<T: Copy>(rng: &mut ChaCha8Rng, options: &[(T, f64)]) -> T {
     let mut u: f64 = rng.random();
     for (v, p) in options {
         if u < *p {
-            return v;
+            return *v;
         }
         u -= p;
     }
     options[options.len() - 1].0
-}
-
-fn pick_pair<'a, T>(rng: &mut ChaCha8Rng, options: &'a [(T, f64)]) -> &'a T {
-    let mut u: f64 = rng.random();
-    for (v, p) in options {
-        if u < *p {
-            return v;
-        }
-        u -= p;
-    }
-    &options[options.len() - 1].0
 }
 
 /// The ODS code of organisation `i` of a world (for CSV output).
