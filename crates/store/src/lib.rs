@@ -14,6 +14,7 @@
 
 #![forbid(unsafe_code)]
 
+mod identity;
 mod patients;
 mod pgcopy;
 mod records;
@@ -27,6 +28,10 @@ use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 use sqlx::{PgPool, SqlitePool};
 
+pub use identity::{
+    AccountCounts, FactorKind, FailureState, LinkPurpose, LiveLink, NewLink, NewSession, PasskeyRow, SessionRow,
+    SessionStage, TotpRow, UserRow,
+};
 pub use patients::{NewPatient, PatientView};
 pub use records::{NewImplant, NewRecord, Revision, StoredRecord};
 pub use registries::{DictionaryLoad, LoadOutcome, RegistryInfo, StatsRow};

@@ -254,8 +254,103 @@ impl RegistryCipher {
     }
 }
 
+/// Keys of the platform itself (not of any registry), derived from the master key so that every
+/// `tessera serve` process sharing a database and a master key derives the same ones.
+pub struct PlatformKeys {
+    secrets: XChaCha20Poly1305,
+    recovery: Hmac<Sha256>,
+    csrf: Hmac<Sha256>,
+}
+
+impl fmt::Debug for PlatformKeys {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("PlatformKeys(<secret>)")
+    }
+}
+
+impl PlatformKeys {
+    /// Derives the platform keys from the master key (HKDF-SHA-256, one `info` per purpose).
+    pub fn derive(master: &MasterKey) -> Self {
+        let hk = Hkdf::<Sha256>::new(Some(b"tessera/v1/platform"), master.0.expose_secret());
+        let key = |purpose: &str| {
+            let mut k = Zeroizing::new([0u8; 32]);
+            hk.expand(format!("tessera/v1/platform/{purpose}").as_bytes(), k.as_mut())
+                .expect("32 bytes is a valid HKDF length");
+            k
+        };
+        let mac = |k: Zeroizing<[u8; 32]>| {
+            <Hmac<Sha256> as hmac::KeyInit>::new_from_slice(k.as_ref()).expect("HMAC takes any key length")
+        };
+        Self {
+            secrets: XChaCha20Poly1305::new(&(*key("account-secrets")).into()),
+            recovery: mac(key("recovery-codes")),
+            csrf: mac(key("csrf")),
+        }
+    }
+
+    fn secret_aad(kind: &str, owner: &str) -> Vec<u8> {
+        let mut aad = b"tessera/v1/account-secret".to_vec();
+        for part in [kind.as_bytes(), owner.as_bytes()] {
+            aad.extend_from_slice(&(part.len() as u32).to_be_bytes());
+            aad.extend_from_slice(part);
+        }
+        aad
+    }
+
+    /// Seals an account secret (e.g. a TOTP seed), bound to its kind and owner.
+    pub fn seal_secret(&self, kind: &str, owner: &str, secret: &[u8]) -> Result<Vec<u8>, VaultError> {
+        seal(&self.secrets, &Self::secret_aad(kind, owner), secret)
+    }
+
+    /// Opens an account secret sealed by [`PlatformKeys::seal_secret`] for the same kind and owner.
+    pub fn open_secret(&self, kind: &str, owner: &str, sealed: &[u8]) -> Result<Zeroizing<Vec<u8>>, VaultError> {
+        open(&self.secrets, &Self::secret_aad(kind, owner), sealed)
+    }
+
+    /// The keyed hash (hex) under which a recovery code of an account is stored.
+    pub fn recovery_code_hash(&self, user: &str, code: &str) -> String {
+        let mut mac = self.recovery.clone();
+        mac.update(&(user.len() as u32).to_be_bytes());
+        mac.update(user.as_bytes());
+        mac.update(code.as_bytes());
+        hex_lower(&mac.finalize().into_bytes())
+    }
+
+    /// A CSRF token bound to `binding` (a session's or a visitor's random id).
+    pub fn csrf_token(&self, binding: &[u8]) -> String {
+        let mut mac = self.csrf.clone();
+        mac.update(binding);
+        hex_lower(&mac.finalize().into_bytes())
+    }
+}
+
+fn hex_lower(bytes: &[u8]) -> String {
+    use fmt::Write as _;
+    bytes.iter().fold(String::with_capacity(bytes.len() * 2), |mut s, b| {
+        let _ = write!(s, "{b:02x}");
+        s
+    })
+}
+
 #[cfg(test)]
 mod tests {
+
+    #[test]
+    fn platform_keys_are_stable_per_master_key_and_bind_secrets_to_their_owner() {
+        let k = MasterKey::generate().unwrap();
+        let a = PlatformKeys::derive(&k);
+        let b = PlatformKeys::derive(&MasterKey::decode(&k.encode()).unwrap());
+        assert_eq!(a.csrf_token(b"x"), b.csrf_token(b"x"));
+        assert_ne!(a.csrf_token(b"x"), a.csrf_token(b"y"));
+        assert_eq!(a.recovery_code_hash("u1", "abcd"), b.recovery_code_hash("u1", "abcd"));
+        assert_ne!(a.recovery_code_hash("u1", "abcd"), a.recovery_code_hash("u2", "abcd"));
+        let sealed = a.seal_secret("totp", "f1", b"seed").unwrap();
+        assert_eq!(b.open_secret("totp", "f1", &sealed).unwrap().as_slice(), b"seed");
+        assert!(b.open_secret("totp", "f2", &sealed).is_err());
+        let other = PlatformKeys::derive(&MasterKey::generate().unwrap());
+        assert!(other.open_secret("totp", "f1", &sealed).is_err());
+        assert_ne!(other.csrf_token(b"x"), a.csrf_token(b"x"));
+    }
     use super::*;
 
     fn reg(s: &str) -> RegistryId {
