@@ -26,7 +26,7 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64URL;
 use sha2::{Digest as _, Sha256};
 
 pub use accounts::{
-    AccountSettings, Accounts, ActiveSession, Client, InvitationRow, SessionToken, SignIn, TotpEnrolment,
+    AccountSettings, Accounts, ActiveSession, Client, InvitationRow, SessionToken, SignIn, TotpEnrolment, time_text,
 };
 pub use mail::{MailConfig, Mailer};
 pub use passwords::{NewPassword, PasswordHasher, PasswordPolicy, PasswordProblem};

@@ -20,6 +20,42 @@ pub struct Settings {
     pub database_url: String,
     /// Path of the master key file. Env: `TESSERA_MASTER_KEY_FILE`.
     pub master_key_file: PathBuf,
+    /// The web server (`tessera serve`).
+    #[serde(default, skip_serializing_if = "WebSettings::is_default")]
+    pub web: WebSettings,
+    /// The directory relative paths are resolved against (the config file's).
+    #[serde(skip)]
+    pub base_dir: PathBuf,
+}
+
+/// The `[web]` section: how `tessera serve` listens, where people reach it, where mail goes.
+#[derive(Clone, Debug, Default, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields, default)]
+pub struct WebSettings {
+    /// Address to listen on (default `127.0.0.1:8080`). Env: `TESSERA_LISTEN`.
+    pub listen: Option<String>,
+    /// The address people use, for links in email and the passkey origin (default
+    /// `http://localhost:<port>`). Env: `TESSERA_PUBLIC_URL`.
+    pub public_url: Option<String>,
+    /// The `web/` directory with `static/` and `node_modules/` (default: the source tree's).
+    /// Env: `TESSERA_WEB_DIR`.
+    pub web_dir: Option<PathBuf>,
+    /// PEM certificate chain, to serve HTTPS directly (with `tls_key`).
+    pub tls_cert: Option<PathBuf>,
+    /// PEM private key.
+    pub tls_key: Option<PathBuf>,
+    /// Mail transport (default: a file outbox in `outbox/` next to the config).
+    pub mail: Option<tessera_auth::MailConfig>,
+    /// Platform roles that must use passkeys rather than TOTP (e.g. `["operator"]`).
+    pub passkey_required_roles: Vec<String>,
+    /// Failed sign-ins allowed from one address per hour (default 1000).
+    pub address_limit: Option<i64>,
+}
+
+impl WebSettings {
+    fn is_default(&self) -> bool {
+        *self == WebSettings::default()
+    }
 }
 
 impl std::fmt::Debug for Settings {
@@ -54,6 +90,7 @@ impl Settings {
             let text = std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
             let mut s: Settings = toml::from_str(&text).with_context(|| format!("parsing {}", path.display()))?;
             let base = path.parent().unwrap_or(Path::new("."));
+            s.base_dir = base.to_path_buf();
             if s.master_key_file.is_relative() {
                 s.master_key_file = base.join(&s.master_key_file);
             }
@@ -70,13 +107,30 @@ impl Settings {
         if let Ok(url) = std::env::var("TESSERA_DATABASE_URL") {
             match settings.as_mut() {
                 Some(s) => s.database_url = url,
-                None => settings = Some(Settings { database_url: url, master_key_file: PathBuf::new() }),
+                None => {
+                    settings = Some(Settings {
+                        database_url: url,
+                        master_key_file: PathBuf::new(),
+                        web: WebSettings::default(),
+                        base_dir: PathBuf::from("."),
+                    })
+                }
             }
         }
         if let Ok(key) = std::env::var("TESSERA_MASTER_KEY_FILE")
             && let Some(s) = settings.as_mut()
         {
             s.master_key_file = PathBuf::from(key);
+        }
+        if let Some(s) = settings.as_mut() {
+            for (var, field) in [("TESSERA_LISTEN", &mut s.web.listen), ("TESSERA_PUBLIC_URL", &mut s.web.public_url)] {
+                if let Ok(v) = std::env::var(var) {
+                    *field = Some(v);
+                }
+            }
+            if let Ok(v) = std::env::var("TESSERA_WEB_DIR") {
+                s.web.web_dir = Some(PathBuf::from(v));
+            }
         }
         match settings {
             Some(s) if !s.master_key_file.as_os_str().is_empty() => Ok(s),
@@ -124,10 +178,12 @@ mod tests {
         let s = Settings {
             database_url: "postgres://app:s3cret@db.example:5432/tessera".into(),
             master_key_file: "k".into(),
+            web: WebSettings::default(),
+            base_dir: PathBuf::new(),
         };
         assert_eq!(s.redacted_database_url(), "postgres://app:***@db.example:5432/tessera");
         assert!(!format!("{s:?}").contains("s3cret"));
-        let plain = Settings { database_url: "sqlite:/tmp/t.db".into(), master_key_file: "k".into() };
+        let plain = Settings { database_url: "sqlite:/tmp/t.db".into(), ..s.clone() };
         assert_eq!(plain.redacted_database_url(), "sqlite:/tmp/t.db");
     }
 }

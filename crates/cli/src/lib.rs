@@ -1,4 +1,4 @@
-//! The `tessera` command's library: configuration, CSV import, synthetic data runs.
+//! The `tessera` command's library: configuration, CSV import, synthetic data runs, the web server's set-up.
 //!
 //! `main.rs` only parses arguments and calls into here, so tests and benchmarks drive the same
 //! code the command runs.
@@ -7,6 +7,7 @@
 
 pub mod config;
 pub mod import;
+pub mod server;
 pub mod shipped;
 pub mod synth_run;
 

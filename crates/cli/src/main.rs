@@ -112,8 +112,15 @@ enum Command {
     },
     /// Counts of records and patients per registry, organisation and form.
     Stats,
-    /// The demonstration: init, load both shipped registries, synthesise patients, print stats.
-    /// Safe to run again: each step is skipped when already done.
+    /// Run the web server (pages and JSON API) until interrupted. While no account exists it
+    /// prints a single-use bootstrap link for the first platform operator.
+    Serve {
+        /// Address to listen on (overrides the settings; default 127.0.0.1:8080).
+        #[arg(long)]
+        listen: Option<String>,
+    },
+    /// The demonstration: init, load both shipped registries, synthesise patients, print stats,
+    /// then run the web server. Safe to run again: each step is skipped when already done.
     Demo {
         /// Directory for the configuration, key and database.
         #[arg(long, default_value = ".tessera")]
@@ -124,6 +131,12 @@ enum Command {
         /// Random seed.
         #[arg(long, default_value_t = 1)]
         seed: u64,
+        /// Address for the web server.
+        #[arg(long, default_value = "127.0.0.1:8080")]
+        listen: String,
+        /// Stop after loading the data, without starting the web server.
+        #[arg(long)]
+        no_serve: bool,
     },
 }
 
@@ -357,7 +370,11 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             let (_, store) = open(config_path).await?;
             print_stats(&store).await?;
         }
-        Command::Demo { dir, patients, seed } => {
+        Command::Serve { listen } => {
+            let (settings, store) = open(config_path).await?;
+            tessera::server::serve(&settings, store, listen).await?;
+        }
+        Command::Demo { dir, patients, seed, listen, no_serve } => {
             init(&dir, None).await?;
             let config = dir.join(CONFIG_FILE);
             let (settings, store) = open(&config).await?;
@@ -374,6 +391,10 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 settings.redacted_database_url(),
                 config.display()
             );
+            if !no_serve {
+                println!("Emails (invitations, resets) go to {} in this demo.\n", dir.join("outbox").display());
+                tessera::server::serve(&settings, store, Some(listen)).await?;
+            }
         }
     }
     Ok(ExitCode::SUCCESS)
@@ -420,6 +441,8 @@ async fn init(dir: &Path, database_url: Option<String>) -> anyhow::Result<()> {
         let settings = Settings {
             database_url: database_url.unwrap_or_else(|| "sqlite:tessera.db".into()),
             master_key_file: PathBuf::from("master.key"),
+            web: Default::default(),
+            base_dir: PathBuf::new(),
         };
         std::fs::write(&config, toml::to_string(&settings)?)?;
         println!("wrote {}", config.display());
