@@ -48,6 +48,11 @@ pub fn code_at(seed: &[u8], time: i64) -> String {
     totp(seed, "code").map(|t| t.generate(u64::try_from(time).unwrap_or(0)).to_string()).unwrap_or_default()
 }
 
+/// The seed of a base32 setup key (as an authenticator app reads it), for tests and tools.
+pub fn seed_from_base32(key: &str) -> Option<Vec<u8>> {
+    Secret::try_from_base32(key.trim()).ok().map(|s| s.to_vec())
+}
+
 /// What an authenticator app needs: the seed in base32, the `otpauth://` URI and that URI as a
 /// QR code (an SVG data URI for an `<img>`).
 pub struct Provisioning {
@@ -116,5 +121,6 @@ mod tests {
         assert!(p.uri.starts_with("otpauth://totp/Tessera:jo%40nhs.example?"), "{}", p.uri.as_str());
         assert!(p.qr_data_uri.starts_with("data:image/svg+xml;base64,"));
         assert_eq!(p.secret_base32.len(), 32);
+        assert_eq!(seed_from_base32(&p.secret_base32).map(|s| s.len()), Some(20));
     }
 }

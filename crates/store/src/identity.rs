@@ -384,7 +384,7 @@ impl Store {
 
     /// The link whose token hashes to `token_hash`, if it can still be used at `now`.
     pub async fn live_link(&self, token_hash: &str, now: i64) -> Result<Option<LiveLink>> {
-        let row: Option<(String, String, Option<String>, Option<String>, Option<String>, i64)> = on_db!(self, pool => {
+        let row: Option<LinkTuple> = on_db!(self, pool => {
             sqlx::query_as(
                 "SELECT id, purpose, email, display_name, user_id, expires_at FROM links \
                  WHERE token_hash = $1 AND used_at IS NULL AND withdrawn_at IS NULL AND expires_at > $2",
@@ -654,7 +654,7 @@ impl Store {
 
     /// The account's TOTP factors, oldest first.
     pub async fn totp_factors(&self, user_id: &str) -> Result<Vec<TotpRow>> {
-        let rows: Vec<(String, String, Vec<u8>, bool, i64, i64, Option<i64>)> = on_db!(self, pool => {
+        let rows: Vec<TotpTuple> = on_db!(self, pool => {
             sqlx::query_as(
                 "SELECT id, label, sealed_secret, confirmed, last_step, created_at, last_used_at FROM totp_factors \
                  WHERE user_id = $1 ORDER BY created_at, id",
@@ -724,7 +724,7 @@ impl Store {
 
     /// The account's passkeys, oldest first.
     pub async fn passkeys(&self, user_id: &str) -> Result<Vec<PasskeyRow>> {
-        let rows: Vec<(String, String, String, String, String, i64, Option<i64>)> = on_db!(self, pool => {
+        let rows: Vec<PasskeyTuple> = on_db!(self, pool => {
             sqlx::query_as(
                 "SELECT id, user_id, credential_id, label, passkey, created_at, last_used_at FROM passkeys \
                  WHERE user_id = $1 ORDER BY created_at, id",
@@ -738,7 +738,7 @@ impl Store {
 
     /// The passkey with this credential id.
     pub async fn passkey_by_credential(&self, credential_id: &str) -> Result<Option<PasskeyRow>> {
-        let row: Option<(String, String, String, String, String, i64, Option<i64>)> = on_db!(self, pool => {
+        let row: Option<PasskeyTuple> = on_db!(self, pool => {
             sqlx::query_as(
                 "SELECT id, user_id, credential_id, label, passkey, created_at, last_used_at FROM passkeys \
                  WHERE credential_id = $1",
@@ -1073,16 +1073,10 @@ impl Store {
     }
 }
 
-fn passkey_row(
-    (id, user_id, credential_id, label, passkey, created_at, last_used_at): (
-        String,
-        String,
-        String,
-        String,
-        String,
-        i64,
-        Option<i64>,
-    ),
-) -> PasskeyRow {
+type LinkTuple = (String, String, Option<String>, Option<String>, Option<String>, i64);
+type TotpTuple = (String, String, Vec<u8>, bool, i64, i64, Option<i64>);
+type PasskeyTuple = (String, String, String, String, String, i64, Option<i64>);
+
+fn passkey_row((id, user_id, credential_id, label, passkey, created_at, last_used_at): PasskeyTuple) -> PasskeyRow {
     PasskeyRow { id, user_id, credential_id, label, passkey, created_at, last_used_at }
 }

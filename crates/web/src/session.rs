@@ -241,6 +241,7 @@ fn url_encode(s: &str) -> String {
 
 #[derive(serde::Deserialize)]
 struct WithCsrf<T> {
+    #[serde(default)]
     csrf: String,
     #[serde(flatten)]
     inner: T,

@@ -9,7 +9,7 @@ CREATE TABLE users (
     password_hash    TEXT,                         -- Argon2id PHC string; NULL until the person sets one
     platform_role    TEXT CHECK (platform_role IN ('operator')),
     status           TEXT NOT NULL CHECK (status IN ('active', 'suspended')),
-    failed_attempts  INTEGER NOT NULL DEFAULT 0,   -- consecutive failed sign-ins
+    failed_attempts  BIGINT NOT NULL DEFAULT 0,   -- consecutive failed sign-ins
     next_attempt_at  BIGINT NOT NULL DEFAULT 0,    -- progressive delay: no password check before this
     locked           BOOLEAN NOT NULL DEFAULT FALSE, -- 100 consecutive failures; only a reset or a passkey unlocks
     created_at       BIGINT NOT NULL,
@@ -94,6 +94,6 @@ CREATE TABLE ceremonies (
 CREATE TABLE address_failures (
     client_ip     TEXT NOT NULL,
     window_start  BIGINT NOT NULL,
-    failures      INTEGER NOT NULL,
+    failures      BIGINT NOT NULL,
     PRIMARY KEY (client_ip, window_start)
 );

@@ -1,0 +1,358 @@
+//! `spawn_app`: a real Tessera server on port 0 over a fresh database, with a settable clock and
+//! a file outbox; and `Browser`, an HTTP client with its own cookie jar.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+
+use base64::Engine as _;
+use reqwest::StatusCode;
+use reqwest::header::{HeaderMap, LOCATION, SET_COOKIE};
+use tessera_auth::{AccountSettings, Accounts, Clock, MailConfig, Mailer, PasswordPolicy};
+use tessera_store::Store;
+use tessera_testkit::TestDb;
+use tessera_vault::{MasterKey, PlatformKeys};
+use tessera_web::{AppState, Assets};
+
+/// A password that passes the policy.
+pub const GOOD_PASSWORD: &str = "tangerine otter lighthouse 42";
+
+pub struct TestApp {
+    pub base: String,
+    pub clock: Clock,
+    pub state: AppState,
+    pub outbox: tempfile::TempDir,
+    pub store: Store,
+    /// The bootstrapped operator's TOTP seed.
+    pub operator_seed: std::sync::Mutex<Vec<u8>>,
+    _db: TestDb,
+    shutdown: Option<tokio::sync::oneshot::Sender<()>>,
+}
+
+impl Drop for TestApp {
+    fn drop(&mut self) {
+        if let Some(tx) = self.shutdown.take() {
+            let _ = tx.send(());
+        }
+    }
+}
+
+pub fn web_dir() -> PathBuf {
+    PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../../web"))
+}
+
+pub async fn spawn_app(kind: &str) -> TestApp {
+    spawn_app_with(kind, |_| {}).await
+}
+
+pub async fn spawn_app_with(kind: &str, tune: impl FnOnce(&mut AccountSettings)) -> TestApp {
+    let _ = tracing_subscriber::fmt()
+        .with_test_writer()
+        .with_env_filter(std::env::var("TESSERA_LOG").unwrap_or_else(|_| "warn".into()))
+        .try_init();
+    let db = TestDb::of(kind).await;
+    let store = Store::connect(db.url()).await.expect("connect");
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let port = listener.local_addr().unwrap().port();
+    let base = format!("http://127.0.0.1:{port}");
+    let public_url = format!("http://localhost:{port}");
+    let clock = Clock::manual(Clock::system().now());
+    let outbox = tempfile::tempdir().unwrap();
+    let assets = Assets { web_dir: web_dir() };
+    assets.check().expect("web assets installed (npm ci in web/)");
+    let policy = PasswordPolicy::load(&assets.password_list()).expect("password list");
+    let mailer = Mailer::new(&MailConfig::Outbox {
+        dir: outbox.path().to_path_buf(),
+        from: "Tessera <no-reply@tessera.invalid>".into(),
+    })
+    .unwrap();
+    let mut settings = AccountSettings::new(url::Url::parse(&public_url).unwrap());
+    tune(&mut settings);
+    let keys = PlatformKeys::derive(&MasterKey::generate().unwrap());
+    let accounts = Accounts::new(store.clone(), clock.clone(), keys, policy, mailer, settings).unwrap();
+    let state = AppState::new(accounts, assets);
+    let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+    let served = state.clone();
+    tokio::spawn(async move {
+        tessera_web::serve(listener, served, async {
+            let _ = rx.await;
+        })
+        .await
+        .expect("serve");
+    });
+    TestApp { base, clock, state, outbox, store, operator_seed: Default::default(), _db: db, shutdown: Some(tx) }
+}
+
+impl TestApp {
+    pub fn browser(&self) -> Browser {
+        Browser::new(&self.base)
+    }
+
+    /// Emails in the outbox: (recipient, subject, decoded body), oldest first.
+    pub fn emails(&self) -> Vec<(String, String, String)> {
+        let mut files: Vec<_> = std::fs::read_dir(self.outbox.path())
+            .unwrap()
+            .filter_map(|e| e.ok())
+            .map(|e| (e.metadata().unwrap().modified().unwrap(), e.path()))
+            .collect();
+        files.sort();
+        files.into_iter().map(|(_, p)| parse_email(&std::fs::read_to_string(p).unwrap())).collect()
+    }
+
+    /// The last link in the newest email to `to`.
+    pub fn link_for(&self, to: &str) -> String {
+        let to = to.to_lowercase();
+        let to = to.as_str();
+        let (_, _, body) = self
+            .emails()
+            .into_iter()
+            .rev()
+            .find(|(t, _, b)| t.contains(to) && b.contains("http"))
+            .unwrap_or_else(|| panic!("no email to {to}"));
+        body.split_whitespace().rfind(|w| w.starts_with("http")).expect("a link").to_owned()
+    }
+
+    /// A fresh TOTP code for `seed`: moves the clock on one step first, so codes never repeat.
+    pub fn next_code(&self, seed: &[u8]) -> String {
+        self.clock.advance(30);
+        tessera_auth::totp::code_at(seed, self.clock.now())
+    }
+
+    /// Bootstraps the first operator through the pages and enrols TOTP. Returns the signed-in
+    /// browser and the TOTP seed.
+    pub async fn operator(&self) -> (Browser, Vec<u8>) {
+        let link = self.state.accounts().bootstrap_link().await.unwrap().expect("no accounts yet");
+        let path = link.trim_start_matches(|c| c != '/').trim_start_matches("//");
+        let path = &path[path.find('/').unwrap()..];
+        let mut b = self.browser();
+        let page = b.get(path).await;
+        assert_eq!(page.status, StatusCode::OK, "{}", page.body);
+        let token = path.rsplit('/').next().unwrap();
+        let r = b
+            .post(
+                "/welcome",
+                &[
+                    ("token", token),
+                    ("name", "Olivia Operator"),
+                    ("email", "olivia@ops.example"),
+                    ("password", GOOD_PASSWORD),
+                    ("confirmation", GOOD_PASSWORD),
+                ],
+            )
+            .await;
+        assert_eq!(r.location(), Some("/account/security/setup"), "{}", r.body);
+        let seed = self.enrol_totp(&mut b).await;
+        *self.operator_seed.lock().unwrap() = seed.clone();
+        (b, seed)
+    }
+
+    /// Enrols TOTP for the browser's session (at the enrolment stage) and makes recovery codes.
+    pub async fn enrol_totp(&self, b: &mut Browser) -> Vec<u8> {
+        let page = b.get("/account/security/totp").await;
+        assert_eq!(page.status, StatusCode::OK, "{}", page.body);
+        let secret = between(&page.body, "id=\"totp-secret\">", "<").expect("setup key on the page");
+        let factor = between(&page.body, "name=\"factor\" value=\"", "\"").unwrap();
+        let seed = tessera_auth::totp::seed_from_base32(&secret).unwrap();
+        let code = self.next_code(&seed);
+        let r = b.post("/account/security/totp", &[("factor", &factor), ("code", &code)]).await;
+        assert_eq!(r.location(), Some("/account/security/recovery-codes"), "{}", r.body);
+        b.get("/account/security/recovery-codes").await;
+        let codes = b.post("/account/security/recovery-codes", &[]).await;
+        assert_eq!(codes.status, StatusCode::OK);
+        b.recovery_codes =
+            codes.body.split("<li><code>").skip(1).filter_map(|s| s.split('<').next()).map(str::to_owned).collect();
+        assert_eq!(b.recovery_codes.len(), 10);
+        seed
+    }
+
+    /// The operator invites a person; the person accepts, sets a password and enrols TOTP.
+    pub async fn member(&self, operator: &mut Browser, email: &str, name: &str) -> (Browser, Vec<u8>) {
+        operator.get("/admin/invitations").await;
+        let r = operator.post("/admin/invitations", &[("email", email), ("name", name)]).await;
+        assert!(r.body.contains("The invitation has been sent"), "{}", r.body);
+        let link = self.link_for(email);
+        let mut b = self.browser();
+        let path = &link[link.find("/welcome/").unwrap()..];
+        let token = path.rsplit('/').next().unwrap().to_owned();
+        assert_eq!(b.get(path).await.status, StatusCode::OK);
+        let r = b
+            .post("/welcome", &[("token", &token), ("password", GOOD_PASSWORD), ("confirmation", GOOD_PASSWORD)])
+            .await;
+        assert_eq!(r.location(), Some("/account/security/setup"), "{}", r.body);
+        let seed = self.enrol_totp(&mut b).await;
+        (b, seed)
+    }
+}
+
+fn parse_email(raw: &str) -> (String, String, String) {
+    let (head, body) = raw.split_once("\r\n\r\n").unwrap_or_else(|| raw.split_once("\n\n").unwrap());
+    let header =
+        |name: &str| head.lines().find_map(|l| l.strip_prefix(name).map(|v| v.trim().to_owned())).unwrap_or_default();
+    let encoding = header("Content-Transfer-Encoding:").to_ascii_lowercase();
+    let body = if encoding == "base64" {
+        let joined: String = body.split_whitespace().collect();
+        String::from_utf8(base64::engine::general_purpose::STANDARD.decode(joined).unwrap()).unwrap()
+    } else if encoding == "quoted-printable" {
+        let soft = body.replace("=\r\n", "").replace("=\n", "");
+        let mut out = Vec::new();
+        let bytes = soft.as_bytes();
+        let mut i = 0;
+        while i < bytes.len() {
+            if bytes[i] == b'=' && i + 2 < bytes.len() && u8::from_str_radix(&soft[i + 1..i + 3], 16).is_ok() {
+                out.push(u8::from_str_radix(&soft[i + 1..i + 3], 16).unwrap());
+                i += 3;
+            } else {
+                out.push(bytes[i]);
+                i += 1;
+            }
+        }
+        String::from_utf8(out).unwrap()
+    } else {
+        body.to_owned()
+    };
+    (header("To:"), header("Subject:"), body.replace("\r\n", "\n"))
+}
+
+/// The text between `start` and the next `end`.
+pub fn between(text: &str, start: &str, end: &str) -> Option<String> {
+    let from = text.find(start)? + start.len();
+    let len = text[from..].find(end)?;
+    Some(text[from..from + len].to_owned())
+}
+
+pub struct Page {
+    pub status: StatusCode,
+    pub headers: HeaderMap,
+    pub body: String,
+}
+
+impl Page {
+    pub fn location(&self) -> Option<&str> {
+        self.headers.get(LOCATION).and_then(|v| v.to_str().ok())
+    }
+}
+
+/// A browser: keeps cookies (ignoring `Secure`, as browsers do on localhost) and the CSRF
+/// token of the last page it loaded, which it adds to the forms it posts.
+pub struct Browser {
+    base: String,
+    client: reqwest::Client,
+    pub cookies: BTreeMap<String, String>,
+    pub csrf: String,
+    pub recovery_codes: Vec<String>,
+}
+
+impl Browser {
+    pub fn new(base: &str) -> Self {
+        let client = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap();
+        Browser { base: base.to_owned(), client, cookies: BTreeMap::new(), csrf: String::new(), recovery_codes: vec![] }
+    }
+
+    fn cookie_header(&self) -> String {
+        self.cookies.iter().map(|(k, v)| format!("{k}={v}")).collect::<Vec<_>>().join("; ")
+    }
+
+    async fn finish(&mut self, r: reqwest::Response) -> Page {
+        for v in r.headers().get_all(SET_COOKIE) {
+            let text = v.to_str().unwrap();
+            let pair = text.split(';').next().unwrap();
+            let (k, v) = pair.split_once('=').unwrap();
+            if v.is_empty() || text.contains("Max-Age=0") {
+                self.cookies.remove(k);
+            } else {
+                self.cookies.insert(k.to_owned(), v.to_owned());
+            }
+        }
+        let status = r.status();
+        let headers = r.headers().clone();
+        let body = r.text().await.unwrap();
+        if let Some(t) = between(&body, "<meta name=\"csrf-token\" content=\"", "\"") {
+            self.csrf = t;
+        }
+        Page { status, headers, body }
+    }
+
+    pub async fn get(&mut self, path: &str) -> Page {
+        let r = self
+            .client
+            .get(format!("{}{path}", self.base))
+            .header("cookie", self.cookie_header())
+            .send()
+            .await
+            .unwrap();
+        self.finish(r).await
+    }
+
+    /// Posts a form with the current CSRF token.
+    pub async fn post(&mut self, path: &str, fields: &[(&str, &str)]) -> Page {
+        let csrf = self.csrf.clone();
+        let mut all: Vec<(&str, &str)> = vec![("csrf", &csrf)];
+        all.extend_from_slice(fields);
+        self.post_raw(path, &all).await
+    }
+
+    /// Posts a form exactly as given (no CSRF token added).
+    pub async fn post_raw(&mut self, path: &str, fields: &[(&str, &str)]) -> Page {
+        let r = self
+            .client
+            .post(format!("{}{path}", self.base))
+            .header("cookie", self.cookie_header())
+            .form(fields)
+            .send()
+            .await
+            .unwrap();
+        self.finish(r).await
+    }
+
+    pub async fn post_json(&mut self, path: &str, body: serde_json::Value) -> Page {
+        let r = self
+            .client
+            .post(format!("{}{path}", self.base))
+            .header("cookie", self.cookie_header())
+            .json(&body)
+            .send()
+            .await
+            .unwrap();
+        self.finish(r).await
+    }
+
+    pub async fn delete(&mut self, path: &str) -> Page {
+        let r = self
+            .client
+            .delete(format!("{}{path}", self.base))
+            .header("cookie", self.cookie_header())
+            .send()
+            .await
+            .unwrap();
+        self.finish(r).await
+    }
+
+    /// Signs in with password and TOTP through the pages; returns the final page.
+    pub async fn sign_in(&mut self, app: &TestApp, email: &str, seed: &[u8]) -> Page {
+        self.get("/sign-in").await;
+        let r = self.post("/sign-in", &[("email", email), ("password", GOOD_PASSWORD)]).await;
+        assert_eq!(r.location(), Some("/sign-in/verify"), "{}", r.body);
+        self.get("/sign-in/verify").await;
+        let code = app.next_code(seed);
+        let r = self.post("/sign-in/verify", &[("code", &code)]).await;
+        assert_eq!(r.location(), Some("/"), "{}", r.body);
+        self.get("/").await
+    }
+
+    pub fn session_cookie(&self) -> Option<String> {
+        self.cookies.get("__Host-tessera-session").cloned()
+    }
+}
+
+/// Runs each test body on SQLite and on PostgreSQL, as `sqlite::name` and `postgres::name`.
+#[macro_export]
+macro_rules! on_both {
+    ($(async fn $name:ident($kind:ident: &str) $body:block)*) => {
+        $(async fn $name($kind: &str) $body)*
+        mod sqlite {
+            $(#[tokio::test(flavor = "multi_thread", worker_threads = 2)] async fn $name() { super::$name("sqlite").await })*
+        }
+        mod postgres {
+            $(#[tokio::test(flavor = "multi_thread", worker_threads = 2)] async fn $name() { super::$name("postgres").await })*
+        }
+    };
+}

@@ -1,0 +1,9 @@
+//! Black-box HTTP tests: a real server on port 0 over a fresh SQLite file or PostgreSQL
+//! database, driven with real HTTP. Every test runs on both databases (`sqlite::…`,
+//! `postgres::…`). Time is a settable clock: no test sleeps.
+
+mod helpers;
+
+mod accounts;
+mod platform;
+mod sign_in;
