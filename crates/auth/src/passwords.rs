@@ -54,7 +54,7 @@ impl fmt::Display for PasswordProblem {
             PasswordProblem::TooLong => write!(f, "Your password must be {MAX_CHARS} characters or fewer."),
             PasswordProblem::Common => write!(
                 f,
-                "This password is one of the {COMMON_LIST_LEN} most commonly used passwords, so it would be \
+                "This password is one of the 100,000 most commonly used passwords, so it would be \
                  guessed quickly. Choose a different one."
             ),
             PasswordProblem::Guessable => write!(

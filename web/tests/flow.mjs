@@ -1,0 +1,246 @@
+// The sign-in journey in real headless Chromium (Debian's, driven by playwright-core), with
+// axe-core run on every page (WCAG 2.2 A and AA rules) and a screenshot of every page kept.
+//
+// Environment: TESSERA_URL (http://localhost:PORT), BOOTSTRAP_LINK, OUTBOX (the server's mail
+// outbox directory), ARTIFACTS (where screenshots and the report go), CHROMIUM (executable).
+// Writes ARTIFACTS/secrets.json: every secret the journey saw (passwords, links, TOTP keys,
+// recovery codes, cookies), so the caller can check that none of them reached the server's log.
+import { chromium } from 'playwright-core';
+import { createHmac } from 'node:crypto';
+import { readFileSync, readdirSync, statSync, writeFileSync, mkdirSync } from 'node:fs';
+import { join, dirname } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const here = dirname(fileURLToPath(import.meta.url));
+const BASE = process.env.TESSERA_URL;
+const OUTBOX = process.env.OUTBOX;
+const ARTIFACTS = process.env.ARTIFACTS;
+const BOOTSTRAP = process.env.BOOTSTRAP_LINK;
+mkdirSync(ARTIFACTS, { recursive: true });
+const axeSource = readFileSync(join(here, '../node_modules/axe-core/axe.min.js'), 'utf8');
+
+const secrets = { passwords: [], links: [BOOTSTRAP], totp: [], recovery: [], cookies: [] };
+const problems = [];
+let shot = 0;
+
+// --- helpers ---------------------------------------------------------------------------------
+
+function base32Decode(s) {
+  const alphabet = 'ABCDEFGHIJKLMNOPQRSTUVWXYZ234567';
+  let bits = '';
+  for (const c of s.replace(/=+$/, '').toUpperCase()) bits += alphabet.indexOf(c).toString(2).padStart(5, '0');
+  const bytes = [];
+  for (let i = 0; i + 8 <= bits.length; i += 8) bytes.push(parseInt(bits.slice(i, i + 8), 2));
+  return Buffer.from(bytes);
+}
+
+// RFC 6238 with SHA-1, 6 digits, 30 s steps. `ahead` steps into the future: the server accepts
+// one step of drift, and a code of a later step is new even if this step's code was just used.
+function totp(secret, ahead = 0) {
+  const step = Math.floor(Date.now() / 1000 / 30) + ahead;
+  const msg = Buffer.alloc(8);
+  msg.writeBigUInt64BE(BigInt(step));
+  const h = createHmac('sha1', base32Decode(secret)).update(msg).digest();
+  const o = h[h.length - 1] & 0xf;
+  const n = ((h[o] & 0x7f) << 24) | (h[o + 1] << 16) | (h[o + 2] << 8) | h[o + 3];
+  return String(n % 1000000).padStart(6, '0');
+}
+
+function emailLinkTo(address) {
+  const files = readdirSync(OUTBOX).map((f) => join(OUTBOX, f)).sort((a, b) => statSync(a).mtimeMs - statSync(b).mtimeMs);
+  for (const f of files.reverse()) {
+    const raw = readFileSync(f, 'utf8');
+    if (!raw.toLowerCase().includes(address)) continue;
+    let body = raw.split(/\r?\n\r?\n/).slice(1).join('\n\n');
+    if (/Content-Transfer-Encoding: base64/i.test(raw)) body = Buffer.from(body.replace(/\s+/g, ''), 'base64').toString('utf8');
+    if (/Content-Transfer-Encoding: quoted-printable/i.test(raw)) body = body.replace(/=\r?\n/g, '').replace(/=([0-9A-F]{2})/g, (_, h) => String.fromCharCode(parseInt(h, 16)));
+    const m = body.match(/https?:\/\/\S+/g);
+    if (m) return m[m.length - 1];
+  }
+  throw new Error(`no email with a link to ${address}`);
+}
+
+async function check(page, name) {
+  shot += 1;
+  const file = join(ARTIFACTS, `${String(shot).padStart(2, '0')}-${name}.png`);
+  await page.screenshot({ path: file, fullPage: true });
+  // Runtime.evaluate is not subject to the page's CSP, which stays enforced for the page itself.
+  await page.evaluate(axeSource);
+  const result = await page.evaluate(() =>
+    window.axe.run(document, { runOnly: { type: 'tag', values: ['wcag2a', 'wcag2aa', 'wcag21a', 'wcag21aa', 'wcag22aa'] } }),
+  );
+  for (const v of result.violations) {
+    problems.push(`${name}: axe ${v.id} (${v.impact}): ${v.help} — ${v.nodes.map((n) => n.target.join(' ')).join(', ')}`);
+  }
+  console.log(`page ${shot} ${name}: ${result.violations.length} axe violations, ${result.passes.length} rules passed`);
+}
+
+function watch(page, who) {
+  page.on('console', (m) => {
+    if (m.type() !== 'error') return;
+    const text = m.text();
+    // The NHS.UK stylesheet names its Frutiger web fonts on assets.nhs.uk; our CSP (font-src
+    // 'self') refuses them and the pages fall back to Arial. Anything else is a failure.
+    if (/Content Security Policy/.test(text) && /assets\.nhs\.uk/.test(text)) return;
+    if (/Failed to load resource.*(401|403|422|410)/.test(text)) return;
+    problems.push(`${who}: console error: ${text}`);
+  });
+  page.on('pageerror', (e) => problems.push(`${who}: script error: ${e.message}`));
+}
+
+async function expectHeading(page, text) {
+  const h1 = (await page.locator('h1').first().textContent()).trim();
+  if (!h1.includes(text)) throw new Error(`expected heading "${text}", got "${h1}" at ${page.url()}`);
+}
+
+async function enrolTotp(page, label) {
+  await expectHeading(page, 'Set up a second way to sign in');
+  await check(page, `${label}-security-setup`);
+  await page.click('#choose-totp');
+  await expectHeading(page, 'Set up your authenticator app');
+  await check(page, `${label}-totp-setup`);
+  const secret = (await page.locator('#totp-secret').textContent()).trim();
+  secrets.totp.push(secret);
+  await page.fill('#code', totp(secret));
+  await page.click('#confirm-totp');
+  await expectHeading(page, 'Your recovery codes');
+  await check(page, `${label}-recovery-codes-intro`);
+  await page.click('#make-recovery-codes');
+  const codes = await page.locator('#recovery-codes code').allTextContents();
+  if (codes.length !== 10) throw new Error(`expected 10 recovery codes, got ${codes.length}`);
+  secrets.recovery.push(...codes);
+  await check(page, `${label}-recovery-codes`);
+  await page.click('#codes-done');
+  return secret;
+}
+
+async function saveCookies(context) {
+  for (const c of await context.cookies()) secrets.cookies.push(c.value);
+}
+
+// --- the journey -------------------------------------------------------------------------------
+
+const browser = await chromium.launch({
+  executablePath: process.env.CHROMIUM || '/usr/bin/chromium',
+  args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking',
+    '--disable-component-update', '--disable-sync', '--disable-dev-shm-usage'],
+});
+
+try {
+  // 1. Bootstrap: the first operator sets their password and enrols TOTP.
+  const opContext = await browser.newContext();
+  const op = await opContext.newPage();
+  watch(op, 'operator');
+  await op.goto(BOOTSTRAP);
+  await expectHeading(op, 'Set up the first operator account');
+  await check(op, 'bootstrap');
+  const opPassword = 'harbour lantern quietly 73';
+  secrets.passwords.push(opPassword);
+  await op.fill('#name', 'Olivia Operator');
+  await op.fill('#email', 'olivia@ops.example');
+  await op.fill('#password', opPassword);
+  await op.fill('#confirmation', opPassword);
+  await op.click('#set-password');
+  await enrolTotp(op, 'operator');
+  await expectHeading(op, 'Welcome, Olivia Operator');
+  await check(op, 'operator-home');
+
+  // 2. The operator invites a person.
+  await op.goto(`${BASE}/admin/invitations`);
+  await expectHeading(op, 'Invite people');
+  await check(op, 'invitations');
+  await op.fill('#name', 'Sam Surgeon');
+  await op.fill('#email', 'sam.surgeon@trust.example');
+  await op.click('#send-invitation');
+  await op.locator('text=The invitation has been sent').waitFor();
+  await check(op, 'invitation-sent');
+  await op.goto(`${BASE}/admin/users`);
+  await check(op, 'accounts');
+  await saveCookies(opContext);
+
+  // 3. The invited person accepts in their own browser: a common password is refused with the
+  //    reason, then a good one is accepted and TOTP is enrolled before anything else.
+  const link = emailLinkTo('sam.surgeon@trust.example');
+  secrets.links.push(link);
+  const samContext = await browser.newContext();
+  const sam = await samContext.newPage();
+  watch(sam, 'sam');
+  await sam.goto(link);
+  await expectHeading(sam, 'Create your Tessera account');
+  await check(sam, 'invitation-accept');
+  const common = 'password1234';
+  await sam.fill('#password', common);
+  await sam.fill('#confirmation', common);
+  await sam.click('#set-password');
+  const reason = await sam.locator('.nhsuk-error-summary').textContent();
+  if (!/most commonly used passwords/.test(reason)) throw new Error(`common password not refused with its reason: ${reason}`);
+  await check(sam, 'common-password-refused');
+  const samPassword = 'velvet orchard bicycle 58';
+  secrets.passwords.push(samPassword, common);
+  await sam.fill('#password', samPassword);
+  await sam.fill('#confirmation', samPassword);
+  await sam.click('#set-password');
+  await sam.goto(`${BASE}/account`);
+  await expectHeading(sam, 'Set up a second way to sign in'); // nothing else is reachable yet
+  const samSecret = await enrolTotp(sam, 'sam');
+  await expectHeading(sam, 'Welcome, Sam Surgeon');
+  await sam.goto(`${BASE}/account`);
+  await expectHeading(sam, 'Your account');
+  await check(sam, 'account');
+
+  // 4. Sign out, then sign in with password and TOTP.
+  await sam.click('#sign-out');
+  await expectHeading(sam, 'Sign in to Tessera');
+  await check(sam, 'signed-out');
+  await sam.fill('#email', 'sam.surgeon@trust.example');
+  await sam.fill('#password', samPassword);
+  await sam.click('#sign-in');
+  await expectHeading(sam, 'Check it is you');
+  await check(sam, 'verify-totp');
+  await sam.fill('#code', totp(samSecret, 1));
+  await sam.click('#verify-code');
+  await expectHeading(sam, 'Welcome, Sam Surgeon');
+  await check(sam, 'signed-in-with-totp');
+
+  // 5. A passkey, with a virtual authenticator: enrol it, sign out, sign in with it alone.
+  const cdp = await samContext.newCDPSession(sam);
+  await cdp.send('WebAuthn.enable');
+  await cdp.send('WebAuthn.addVirtualAuthenticator', {
+    options: { protocol: 'ctap2', ctap2Version: 'ctap2_1', transport: 'internal', hasResidentKey: true,
+      hasUserVerification: true, isUserVerified: true, automaticPresenceSimulation: true },
+  });
+  await sam.goto(`${BASE}/account/security/setup`);
+  await sam.fill('#passkey-label', 'Work laptop');
+  await sam.click('#passkey-register');
+  await sam.waitForURL(`${BASE}/account`);
+  await expectHeading(sam, 'Your account');
+  if (!(await sam.locator('text=Passkey: Work laptop').count())) throw new Error('the passkey is not listed');
+  await check(sam, 'passkey-added');
+  await saveCookies(samContext);
+  await sam.click('#sign-out');
+  await expectHeading(sam, 'Sign in to Tessera');
+  await sam.click('#passkey-sign-in');
+  await sam.waitForURL(`${BASE}/`);
+  await expectHeading(sam, 'Welcome, Sam Surgeon');
+  await check(sam, 'signed-in-with-passkey');
+  await saveCookies(samContext);
+
+  // 6. Sign out for good: the session is gone on the server.
+  await sam.click('#sign-out');
+  await expectHeading(sam, 'Sign in to Tessera');
+  await sam.goto(`${BASE}/account`);
+  await expectHeading(sam, 'Sign in to Tessera');
+  await check(sam, 'after-sign-out');
+} catch (e) {
+  problems.push(`journey failed: ${e.stack || e}`);
+} finally {
+  await browser.close();
+  writeFileSync(join(ARTIFACTS, 'secrets.json'), JSON.stringify(secrets, null, 2));
+  writeFileSync(join(ARTIFACTS, 'report.txt'), problems.join('\n') + '\n');
+}
+
+if (problems.length) {
+  console.error(problems.join('\n'));
+  process.exit(1);
+}
+console.log(`browser journey passed: ${shot} pages, 0 axe violations; screenshots in ${ARTIFACTS}`);
