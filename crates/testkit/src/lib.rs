@@ -6,6 +6,8 @@
 
 #![forbid(unsafe_code)]
 
+pub mod http;
+
 use sqlx::Connection;
 use sqlx::postgres::PgConnection;
 

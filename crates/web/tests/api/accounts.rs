@@ -2,7 +2,7 @@
 
 use reqwest::StatusCode;
 
-use crate::helpers::{GOOD_PASSWORD, between, spawn_app};
+use crate::helpers::{BrowserExt as _, GOOD_PASSWORD, between, spawn_app};
 use crate::on_both;
 
 on_both! {

@@ -1,15 +1,14 @@
 //! `spawn_app`: a real Tessera server on port 0 over a fresh database, with a settable clock and
 //! a file outbox; and `Browser`, an HTTP client with its own cookie jar.
 
-use std::collections::BTreeMap;
 use std::path::PathBuf;
 
 use base64::Engine as _;
 use reqwest::StatusCode;
-use reqwest::header::{HeaderMap, LOCATION, SET_COOKIE};
 use tessera_auth::{AccountSettings, Accounts, Clock, MailConfig, Mailer, PasswordPolicy};
 use tessera_store::Store;
 use tessera_testkit::TestDb;
+pub use tessera_testkit::http::{Browser, Page, between};
 use tessera_vault::{MasterKey, PlatformKeys};
 use tessera_web::{AppState, Assets};
 
@@ -212,122 +211,14 @@ fn parse_email(raw: &str) -> (String, String, String) {
     (header("To:"), header("Subject:"), body.replace("\r\n", "\n"))
 }
 
-/// The text between `start` and the next `end`.
-pub fn between(text: &str, start: &str, end: &str) -> Option<String> {
-    let from = text.find(start)? + start.len();
-    let len = text[from..].find(end)?;
-    Some(text[from..from + len].to_owned())
-}
-
-pub struct Page {
-    pub status: StatusCode,
-    pub headers: HeaderMap,
-    pub body: String,
-}
-
-impl Page {
-    pub fn location(&self) -> Option<&str> {
-        self.headers.get(LOCATION).and_then(|v| v.to_str().ok())
-    }
-}
-
-/// A browser: keeps cookies (ignoring `Secure`, as browsers do on localhost) and the CSRF
-/// token of the last page it loaded, which it adds to the forms it posts.
-pub struct Browser {
-    base: String,
-    client: reqwest::Client,
-    pub cookies: BTreeMap<String, String>,
-    pub csrf: String,
-    pub recovery_codes: Vec<String>,
-}
-
-impl Browser {
-    pub fn new(base: &str) -> Self {
-        let client = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap();
-        Browser { base: base.to_owned(), client, cookies: BTreeMap::new(), csrf: String::new(), recovery_codes: vec![] }
-    }
-
-    fn cookie_header(&self) -> String {
-        self.cookies.iter().map(|(k, v)| format!("{k}={v}")).collect::<Vec<_>>().join("; ")
-    }
-
-    async fn finish(&mut self, r: reqwest::Response) -> Page {
-        for v in r.headers().get_all(SET_COOKIE) {
-            let text = v.to_str().unwrap();
-            let pair = text.split(';').next().unwrap();
-            let (k, v) = pair.split_once('=').unwrap();
-            if v.is_empty() || text.contains("Max-Age=0") {
-                self.cookies.remove(k);
-            } else {
-                self.cookies.insert(k.to_owned(), v.to_owned());
-            }
-        }
-        let status = r.status();
-        let headers = r.headers().clone();
-        let body = r.text().await.unwrap();
-        if let Some(t) = between(&body, "<meta name=\"csrf-token\" content=\"", "\"") {
-            self.csrf = t;
-        }
-        Page { status, headers, body }
-    }
-
-    pub async fn get(&mut self, path: &str) -> Page {
-        let r = self
-            .client
-            .get(format!("{}{path}", self.base))
-            .header("cookie", self.cookie_header())
-            .send()
-            .await
-            .unwrap();
-        self.finish(r).await
-    }
-
-    /// Posts a form with the current CSRF token.
-    pub async fn post(&mut self, path: &str, fields: &[(&str, &str)]) -> Page {
-        let csrf = self.csrf.clone();
-        let mut all: Vec<(&str, &str)> = vec![("csrf", &csrf)];
-        all.extend_from_slice(fields);
-        self.post_raw(path, &all).await
-    }
-
-    /// Posts a form exactly as given (no CSRF token added).
-    pub async fn post_raw(&mut self, path: &str, fields: &[(&str, &str)]) -> Page {
-        let r = self
-            .client
-            .post(format!("{}{path}", self.base))
-            .header("cookie", self.cookie_header())
-            .form(fields)
-            .send()
-            .await
-            .unwrap();
-        self.finish(r).await
-    }
-
-    pub async fn post_json(&mut self, path: &str, body: serde_json::Value) -> Page {
-        let r = self
-            .client
-            .post(format!("{}{path}", self.base))
-            .header("cookie", self.cookie_header())
-            .json(&body)
-            .send()
-            .await
-            .unwrap();
-        self.finish(r).await
-    }
-
-    pub async fn delete(&mut self, path: &str) -> Page {
-        let r = self
-            .client
-            .delete(format!("{}{path}", self.base))
-            .header("cookie", self.cookie_header())
-            .send()
-            .await
-            .unwrap();
-        self.finish(r).await
-    }
-
+/// The TestApp-specific journeys of a browser.
+pub trait BrowserExt {
     /// Signs in with password and TOTP through the pages; returns the final page.
-    pub async fn sign_in(&mut self, app: &TestApp, email: &str, seed: &[u8]) -> Page {
+    async fn sign_in(&mut self, app: &TestApp, email: &str, seed: &[u8]) -> Page;
+}
+
+impl BrowserExt for Browser {
+    async fn sign_in(&mut self, app: &TestApp, email: &str, seed: &[u8]) -> Page {
         self.get("/sign-in").await;
         let r = self.post("/sign-in", &[("email", email), ("password", GOOD_PASSWORD)]).await;
         assert_eq!(r.location(), Some("/sign-in/verify"), "{}", r.body);
@@ -336,10 +227,6 @@ impl Browser {
         let r = self.post("/sign-in/verify", &[("code", &code)]).await;
         assert_eq!(r.location(), Some("/"), "{}", r.body);
         self.get("/").await
-    }
-
-    pub fn session_cookie(&self) -> Option<String> {
-        self.cookies.get("__Host-tessera-session").cloned()
     }
 }
 

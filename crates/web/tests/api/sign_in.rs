@@ -3,7 +3,7 @@
 use reqwest::StatusCode;
 use serde_json::json;
 
-use crate::helpers::{GOOD_PASSWORD, TestApp, spawn_app, spawn_app_with};
+use crate::helpers::{BrowserExt as _, GOOD_PASSWORD, TestApp, spawn_app, spawn_app_with};
 use crate::on_both;
 
 /// Signs in through the API with password and TOTP; returns the browser.
