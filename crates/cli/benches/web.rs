@@ -4,7 +4,7 @@
 //! (19 MiB, 2 passes) bounds by design. On SQLite and on PostgreSQL.
 //!
 //! `cargo bench -p tessera --bench web` (or `scripts/bench.sh web`). Options after `--`:
-//! `--seconds N` (default 10), `--connections N` (default 32), `--skip-postgres`.
+//! `--seconds N` (default 10), `--rounds N` (default 3), `--connections N` (default 32), `--skip-postgres`.
 
 use std::path::Path;
 use std::process::Command;
@@ -71,8 +71,9 @@ async fn run(kind: &str, dir: &Path, seconds: u64, connections: u64) {
     };
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let port = listener.local_addr().unwrap().port();
-    let state = tessera::server::build_state(&settings, store.clone(), &format!("http://localhost:{port}"), Clock::system())
-        .unwrap();
+    let state =
+        tessera::server::build_state(&settings, store.clone(), &format!("http://localhost:{port}"), Clock::system())
+            .unwrap();
     let link = state.accounts().bootstrap_link().await.unwrap().unwrap();
     let (tx, rx) = tokio::sync::oneshot::channel::<()>();
     let served = state.clone();
@@ -92,7 +93,13 @@ async fn run(kind: &str, dir: &Path, seconds: u64, connections: u64) {
     let token = path.rsplit('/').next().unwrap();
     b.post(
         "/welcome",
-        &[("token", token), ("name", "Bench Operator"), ("email", "bench@ops.example"), ("password", PASSWORD), ("confirmation", PASSWORD)],
+        &[
+            ("token", token),
+            ("name", "Bench Operator"),
+            ("email", "bench@ops.example"),
+            ("password", PASSWORD),
+            ("confirmation", PASSWORD),
+        ],
     )
     .await;
     let page = b.get("/account/security/totp").await;
@@ -106,17 +113,29 @@ async fn run(kind: &str, dir: &Path, seconds: u64, connections: u64) {
     assert_eq!(b.get("/api/v1/me").await.status, 200);
 
     let url = base.clone();
+    let kind_name = kind.to_owned();
+    let rounds = arg("--rounds", 3);
     let (health, me) = tokio::task::spawn_blocking(move || {
-        // Warm-up, then the floor and the authenticated request, in the same run.
+        // Warm-up, then rounds alternating the floor and the authenticated request; the median
+        // round of each is reported (2 cores shared by wrk, the server and the database make
+        // single runs noisy).
         wrk(&format!("{url}/health"), None, 2, connections);
-        let health = wrk(&format!("{url}/health"), None, seconds, connections);
-        let me = wrk(&format!("{url}/api/v1/me"), Some(&cookie), seconds, connections);
-        (health, me)
+        let mut health = Vec::new();
+        let mut me = Vec::new();
+        for _ in 0..rounds {
+            health.push(wrk(&format!("{url}/health"), None, seconds, connections));
+            me.push(wrk(&format!("{url}/api/v1/me"), Some(&cookie), seconds, connections));
+        }
+        for runs in [&mut health, &mut me] {
+            assert!(runs.iter().all(|r| r.1 == 0), "every request succeeded");
+            runs.sort_by(|a, b| a.0.total_cmp(&b.0));
+        }
+        let all = |v: &[(f64, u64, String)]| v.iter().map(|r| format!("{:.0}", r.0)).collect::<Vec<_>>().join(", ");
+        println!("|   ({kind_name} rounds: /health {}; /api/v1/me {}) |", all(&health), all(&me));
+        (health[health.len() / 2].clone(), me[me.len() / 2].clone())
     })
     .await
     .unwrap();
-    assert_eq!(me.1, 0, "every authenticated request succeeded");
-    assert_eq!(health.1, 0);
 
     // Password sign-in: 4 clients in parallel (2 cores, Argon2 on blocking threads).
     let started = Instant::now();
@@ -129,7 +148,8 @@ async fn run(kind: &str, dir: &Path, seconds: u64, connections: u64) {
             for _ in 0..signins_per_client {
                 let mut c = Browser::new(&base);
                 let t = Instant::now();
-                let r = c.post_json("/api/v1/session", json!({ "email": "bench@ops.example", "password": PASSWORD })).await;
+                let r =
+                    c.post_json("/api/v1/session", json!({ "email": "bench@ops.example", "password": PASSWORD })).await;
                 assert_eq!(r.status, 200, "{}", r.body);
                 latencies.push(t.elapsed());
             }
@@ -144,8 +164,17 @@ async fn run(kind: &str, dir: &Path, seconds: u64, connections: u64) {
     latencies.sort();
     let p50 = latencies[latencies.len() / 2];
 
-    println!("| {kind} | {:.0} | {:.0} | {:.2} | {} |", health.0, me.0, me.0 / health.0, me.2.split_whitespace().nth(1).unwrap_or(""));
-    println!("|   sign-in ({kind}) | password + Argon2id: {signin_rps:.1} /s, median {:.0} ms (4 clients) |", p50.as_secs_f64() * 1e3);
+    println!(
+        "| {kind} | {:.0} | {:.0} | {:.2} | {} |",
+        health.0,
+        me.0,
+        me.0 / health.0,
+        me.2.split_whitespace().nth(1).unwrap_or("")
+    );
+    println!(
+        "|   sign-in ({kind}) | password + Argon2id: {signin_rps:.1} /s, median {:.0} ms (4 clients) |",
+        p50.as_secs_f64() * 1e3
+    );
     let _ = tx.send(());
     server.await.unwrap();
     store.close().await;
