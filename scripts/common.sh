@@ -42,3 +42,11 @@ ensure_web_assets() {
 ensure_chromium() {
   command -v chromium >/dev/null 2>&1 || apt_install chromium
 }
+
+# Command-line tools some tests use as independent peers: openssl (a test certificate) and curl.
+ensure_test_tools() {
+  local missing=()
+  command -v openssl >/dev/null 2>&1 || missing+=(openssl)
+  command -v curl >/dev/null 2>&1 || missing+=(curl)
+  [ ${#missing[@]} -eq 0 ] || apt_install "${missing[@]}"
+}

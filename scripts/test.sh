@@ -7,6 +7,7 @@ source scripts/common.sh
 ensure_build_tools
 ensure_web_assets
 ensure_chromium
+ensure_test_tools
 source scripts/postgres.sh
 ensure_postgres
 echo "PostgreSQL for the tests: ${TESSERA_TEST_POSTGRES_URL}" >&2

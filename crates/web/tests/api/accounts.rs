@@ -212,4 +212,21 @@ on_both! {
         assert!(r.body.contains("cannot remove your only sign-in method"), "{}", r.body);
         assert_eq!(app.store.factor_count(&app.store.users().await.unwrap()[0].id).await.unwrap(), 1);
     }
+
+    async fn a_role_can_be_required_to_use_passkeys(kind: &str) {
+        let app = crate::helpers::spawn_app_with(kind, |s| s.passkey_required_roles = vec!["operator".into()]).await;
+        let link = app.state.accounts().bootstrap_link().await.unwrap().unwrap();
+        let path = &link[link.find("/welcome/").unwrap()..];
+        let mut b = app.browser();
+        b.get(path).await;
+        let token = path.rsplit('/').next().unwrap();
+        let fields = [("token", token), ("name", "Pat Passkey"), ("email", "pat@ops.example"), ("password", GOOD_PASSWORD), ("confirmation", GOOD_PASSWORD)];
+        assert_eq!(b.post("/welcome", &fields).await.location(), Some("/account/security/setup"));
+        let setup = b.get("/account/security/setup").await;
+        assert!(!setup.body.contains("choose-totp"), "no authenticator app offered");
+        assert!(setup.body.contains("Your role requires a passkey"));
+        assert!(setup.body.contains("passkey-register"));
+        assert_eq!(b.get("/account/security/totp").await.location(), Some("/account/security/setup"));
+        assert_eq!(b.get("/").await.location(), Some("/account/security/setup"), "still nothing else reachable");
+    }
 }
