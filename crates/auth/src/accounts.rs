@@ -621,6 +621,13 @@ impl Accounts {
         Ok(self.0.store.end_own_session(session.user_id(), id_hash).await?)
     }
 
+    /// Whether a second-factor code may be checked now: not while the account is locked or its
+    /// progressive delay runs (such attempts are refused without being counted).
+    async fn may_attempt(&self, session: &ActiveSession) -> Result<bool, AuthError> {
+        let user = self.0.store.user(session.user_id()).await?;
+        Ok(user.is_some_and(|u| !u.locked && self.now() >= u.next_attempt_at))
+    }
+
     async fn count_factor_failure(&self, session: &ActiveSession) -> Result<(), AuthError> {
         let state = self
             .0
@@ -649,7 +656,7 @@ impl Accounts {
     /// Checks a TOTP code as the second factor (or as step-up). A code is accepted once: its
     /// time step is spent atomically. Failures count towards the account's lock.
     pub async fn verify_totp(&self, session: &ActiveSession, code: &str) -> Result<bool, AuthError> {
-        if self.must_use_passkey(session) {
+        if self.must_use_passkey(session) || !self.may_attempt(session).await? {
             return Ok(false);
         }
         let now = self.now();
@@ -673,6 +680,9 @@ impl Accounts {
 
     /// Uses a recovery code as the second factor; each works once.
     pub async fn use_recovery_code(&self, session: &ActiveSession, code: &str) -> Result<bool, AuthError> {
+        if !self.may_attempt(session).await? {
+            return Ok(false);
+        }
         let hash = self.0.keys.recovery_code_hash(session.user_id(), &normalise_recovery_code(code));
         if self.0.store.spend_recovery_code(session.user_id(), &hash, self.now()).await? {
             self.second_factor_passed(session).await?;

@@ -222,6 +222,27 @@ on_both! {
         assert_eq!(r.location(), Some("/"));
     }
 
+    async fn guessing_the_second_factor_is_delayed_like_passwords(kind: &str) {
+        let app = spawn_app(kind).await;
+        let (mut op, seed) = app.operator().await;
+        op.post("/sign-out", &[]).await;
+        let mut b = app.browser();
+        b.get("/sign-in").await;
+        b.post("/sign-in", &[("email", "olivia@ops.example"), ("password", GOOD_PASSWORD)]).await;
+        b.get("/sign-in/verify").await;
+        for _ in 0..5 {
+            b.post("/sign-in/verify", &[("code", "000000")]).await;
+        }
+        // Five wrong codes: even the right code waits out the delay.
+        let code = app.next_code(&seed);
+        app.clock.advance(-30);
+        let r = b.post("/sign-in/verify", &[("code", &code)]).await;
+        assert_eq!(r.status, StatusCode::UNAUTHORIZED);
+        app.clock.advance(31);
+        let code = app.next_code(&seed);
+        assert_eq!(b.post("/sign-in/verify", &[("code", &code)]).await.location(), Some("/"));
+    }
+
     async fn only_operators_reach_the_operator_pages(kind: &str) {
         let app = spawn_app(kind).await;
         let (mut op, _) = app.operator().await;
