@@ -497,12 +497,7 @@ impl Accounts {
             Err(e) => return Err(e.into()),
         }
         tracing::info!(user = %user.id, "password reset completed");
-        self.notify(
-            &user.email,
-            "Your Tessera password was changed",
-            &changed_body(&user, "your password was changed"),
-        )
-        .await;
+        self.notify_changed(&user, "Your Tessera password was changed", "your password was changed").await;
         Ok(())
     }
 
@@ -619,6 +614,10 @@ impl Accounts {
     /// Ends one of the account's own sessions, named by its stored hash.
     pub async fn end_own_session(&self, session: &ActiveSession, id_hash: &str) -> Result<bool, AuthError> {
         Ok(self.0.store.end_own_session(session.user_id(), id_hash).await?)
+    }
+
+    async fn notify_changed(&self, user: &UserRow, subject: &str, what: &str) {
+        self.notify(&user.email, subject, &changed_body(user, what)).await;
     }
 
     /// Whether a second-factor code may be checked now: not while the account is locked or its
@@ -949,12 +948,7 @@ impl Accounts {
         self.0.store.set_password(&user.id, &hash).await?;
         self.0.store.end_other_sessions(&user.id, &session.row.id_hash).await?;
         tracing::info!(user = %user.id, "password changed");
-        self.notify(
-            &user.email,
-            "Your Tessera password was changed",
-            &changed_body(&user, "your password was changed"),
-        )
-        .await;
+        self.notify_changed(&user, "Your Tessera password was changed", "your password was changed").await;
         Ok(())
     }
 

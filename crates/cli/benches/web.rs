@@ -15,7 +15,7 @@ use tessera::config::{Settings, WebSettings, write_new_master_key};
 use tessera_auth::Clock;
 use tessera_store::Store;
 use tessera_testkit::TestDb;
-use tessera_testkit::http::{Browser, between};
+use tessera_testkit::http::Browser;
 
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
@@ -88,23 +88,7 @@ async fn run(kind: &str, dir: &Path, seconds: u64, connections: u64) {
 
     // A fully signed-in operator (password + TOTP), through the pages.
     let mut b = Browser::new(&base);
-    let path = &link[link.find("/welcome/").unwrap()..];
-    b.get(path).await;
-    let token = path.rsplit('/').next().unwrap();
-    b.post(
-        "/welcome",
-        &[
-            ("token", token),
-            ("name", "Bench Operator"),
-            ("email", "bench@ops.example"),
-            ("password", PASSWORD),
-            ("confirmation", PASSWORD),
-        ],
-    )
-    .await;
-    let page = b.get("/account/security/totp").await;
-    let secret = between(&page.body, "id=\"totp-secret\">", "<").unwrap();
-    let factor = between(&page.body, "name=\"factor\" value=\"", "\"").unwrap();
+    let (secret, factor) = b.bootstrap_operator(&link, "Bench Operator", "bench@ops.example", PASSWORD).await;
     let seed = tessera_auth::totp::seed_from_base32(&secret).unwrap();
     let code = tessera_auth::totp::code_at(&seed, now());
     let r = b.post("/account/security/totp", &[("factor", &factor), ("code", &code)]).await;

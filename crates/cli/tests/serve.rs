@@ -25,25 +25,7 @@ async fn a_session_made_on_one_server_works_on_another_and_sign_out_ends_it_on_b
 
     // The first operator, through server A's pages.
     let mut b = Browser::new(&a.ip_url());
-    let path = &link[link.find("/welcome/").unwrap()..];
-    b.get(path).await;
-    let token = path.rsplit('/').next().unwrap();
-    let r = b
-        .post(
-            "/welcome",
-            &[
-                ("token", token),
-                ("name", "Olivia Operator"),
-                ("email", "olivia@ops.example"),
-                ("password", PASSWORD),
-                ("confirmation", PASSWORD),
-            ],
-        )
-        .await;
-    assert_eq!(r.location(), Some("/account/security/setup"), "{}", r.body);
-    let page = b.get("/account/security/totp").await;
-    let secret = between(&page.body, "id=\"totp-secret\">", "<").unwrap();
-    let factor = between(&page.body, "name=\"factor\" value=\"", "\"").unwrap();
+    let (secret, factor) = b.bootstrap_operator(&link, "Olivia Operator", "olivia@ops.example", PASSWORD).await;
     let seed = tessera_auth::totp::seed_from_base32(&secret).unwrap();
     let code = tessera_auth::totp::code_at(&seed, now());
     let r = b.post("/account/security/totp", &[("factor", &factor), ("code", &code)]).await;

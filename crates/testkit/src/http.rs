@@ -137,4 +137,32 @@ impl Browser {
     pub fn session_cookie(&self) -> Option<String> {
         self.cookies.get("__Host-tessera-session").cloned()
     }
+
+    /// Accepts a bootstrap link (`http://…/welcome/TOKEN`) as the first platform operator and
+    /// opens the authenticator-app page. Returns its setup key (base32) and factor id, for the
+    /// caller to confirm with a code.
+    pub async fn bootstrap_operator(
+        &mut self,
+        link: &str,
+        name: &str,
+        email: &str,
+        password: &str,
+    ) -> (String, String) {
+        let path = &link[link.find("/welcome/").expect("a bootstrap link")..];
+        self.get(path).await;
+        let token = path.rsplit('/').next().unwrap_or_default().to_owned();
+        let fields = [
+            ("token", token.as_str()),
+            ("name", name),
+            ("email", email),
+            ("password", password),
+            ("confirmation", password),
+        ];
+        let r = self.post("/welcome", &fields).await;
+        assert_eq!(r.location(), Some("/account/security/setup"), "{}", r.body);
+        let page = self.get("/account/security/totp").await;
+        let secret = between(&page.body, "id=\"totp-secret\">", "<").expect("the setup key on the page");
+        let factor = between(&page.body, "name=\"factor\" value=\"", "\"").expect("the factor id on the page");
+        (secret, factor)
+    }
 }

@@ -120,26 +120,10 @@ impl TestApp {
     /// browser and the TOTP seed.
     pub async fn operator(&self) -> (Browser, Vec<u8>) {
         let link = self.state.accounts().bootstrap_link().await.unwrap().expect("no accounts yet");
-        let path = link.trim_start_matches(|c| c != '/').trim_start_matches("//");
-        let path = &path[path.find('/').unwrap()..];
         let mut b = self.browser();
-        let page = b.get(path).await;
-        assert_eq!(page.status, StatusCode::OK, "{}", page.body);
-        let token = path.rsplit('/').next().unwrap();
-        let r = b
-            .post(
-                "/welcome",
-                &[
-                    ("token", token),
-                    ("name", "Olivia Operator"),
-                    ("email", "olivia@ops.example"),
-                    ("password", GOOD_PASSWORD),
-                    ("confirmation", GOOD_PASSWORD),
-                ],
-            )
-            .await;
-        assert_eq!(r.location(), Some("/account/security/setup"), "{}", r.body);
-        let seed = self.enrol_totp(&mut b).await;
+        let (secret, factor) =
+            b.bootstrap_operator(&link, "Olivia Operator", "olivia@ops.example", GOOD_PASSWORD).await;
+        let seed = self.confirm_totp(&mut b, &secret, &factor).await;
         *self.operator_seed.lock().unwrap() = seed.clone();
         (b, seed)
     }
@@ -150,9 +134,14 @@ impl TestApp {
         assert_eq!(page.status, StatusCode::OK, "{}", page.body);
         let secret = between(&page.body, "id=\"totp-secret\">", "<").expect("setup key on the page");
         let factor = between(&page.body, "name=\"factor\" value=\"", "\"").unwrap();
-        let seed = tessera_auth::totp::seed_from_base32(&secret).unwrap();
+        self.confirm_totp(b, &secret, &factor).await
+    }
+
+    /// Confirms an authenticator app from its setup key and makes recovery codes.
+    pub async fn confirm_totp(&self, b: &mut Browser, secret: &str, factor: &str) -> Vec<u8> {
+        let seed = tessera_auth::totp::seed_from_base32(secret).unwrap();
         let code = self.next_code(&seed);
-        let r = b.post("/account/security/totp", &[("factor", &factor), ("code", &code)]).await;
+        let r = b.post("/account/security/totp", &[("factor", factor), ("code", &code)]).await;
         assert_eq!(r.location(), Some("/account/security/recovery-codes"), "{}", r.body);
         b.get("/account/security/recovery-codes").await;
         let codes = b.post("/account/security/recovery-codes", &[]).await;
