@@ -14,6 +14,7 @@ pub mod organisation;
 pub mod patient;
 pub mod problem;
 pub mod record;
+pub mod survival;
 
 pub use dictionary::{CodeList, Dictionary, DictionaryError, Field, FieldKind, Form, RequiredIf};
 pub use ids::{FieldName, FormName, RegistryId};
