@@ -9,6 +9,7 @@ pub mod config;
 pub mod import;
 pub mod server;
 pub mod shipped;
+pub mod survival_cli;
 pub mod synth_run;
 
 /// Today's date (UTC), for "not in the future" rules.

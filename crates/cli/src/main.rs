@@ -112,6 +112,30 @@ enum Command {
     },
     /// Counts of records and patients per registry, organisation and form.
     Stats,
+    /// Kaplan–Meier (per group) and the log-rank test (optionally stratified) on any CSV, printed
+    /// as JSON. Rows with a missing value in a column used are left out and counted.
+    Survival {
+        /// The CSV file.
+        file: PathBuf,
+        /// Column of times (0 or more).
+        #[arg(long)]
+        time: String,
+        /// Column of event indicators (1/0, true/false, yes/no).
+        #[arg(long)]
+        event: String,
+        /// Column to group by.
+        #[arg(long)]
+        group: Option<String>,
+        /// Column to stratify the log-rank test by.
+        #[arg(long)]
+        strata: Option<String>,
+        /// Scale of the confidence limits.
+        #[arg(long, value_enum, default_value = "log")]
+        conf_type: ConfTypeArg,
+        /// Confidence level.
+        #[arg(long, default_value_t = 0.95)]
+        conf_level: f64,
+    },
     /// Run the web server (pages and JSON API) until interrupted. While no account exists it
     /// prints a single-use bootstrap link for the first platform operator.
     Serve {
@@ -174,6 +198,14 @@ enum OrganisationsCommand {
         /// The CSV file.
         file: PathBuf,
     },
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum ConfTypeArg {
+    Plain,
+    Log,
+    #[value(name = "log-log")]
+    LogLog,
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -369,6 +401,24 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Stats => {
             let (_, store) = open(config_path).await?;
             print_stats(&store).await?;
+        }
+        Command::Survival { file, time, event, group, strata, conf_type, conf_level } => {
+            use tessera_domain::survival::ConfType;
+            let conf = match conf_type {
+                ConfTypeArg::Plain => ConfType::Plain,
+                ConfTypeArg::Log => ConfType::Log,
+                ConfTypeArg::LogLog => ConfType::LogLog,
+            };
+            let out = tessera::survival_cli::run(&tessera::survival_cli::SurvivalArgs {
+                file: &file,
+                time: &time,
+                event: &event,
+                group: group.as_deref(),
+                strata: strata.as_deref(),
+                conf,
+                level: conf_level,
+            })?;
+            println!("{}", serde_json::to_string_pretty(&out)?);
         }
         Command::Serve { listen } => {
             let (settings, store) = open(config_path).await?;

@@ -265,6 +265,14 @@ pub struct LogRank {
     pub df: usize,
 }
 
+impl LogRank {
+    /// The p-value: the chi-square distribution's upper tail at the statistic.
+    pub fn p_value(&self) -> f64 {
+        use statrs::distribution::{ChiSquared, ContinuousCDF as _};
+        ChiSquared::new(self.df as f64).map_or(f64::NAN, |d| d.sf(self.chisq))
+    }
+}
+
 /// The log-rank test across `group` (values `0..k`), optionally stratified by `strata`: each
 /// stratum's observed, expected and variance are summed before the statistic is formed.
 pub fn log_rank(time: &[f64], event: &[bool], group: &[u32], strata: Option<&[u32]>) -> Result<LogRank, SurvivalError> {
