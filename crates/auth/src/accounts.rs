@@ -143,6 +143,29 @@ pub struct TotpEnrolment {
     pub provisioning: totp::Provisioning,
 }
 
+/// What is wrong with one row of an invitation list.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct InviteProblem {
+    /// The row, from 1.
+    pub row: usize,
+    /// The field (`email`, `name`).
+    pub field: &'static str,
+    /// What is wrong.
+    pub message: String,
+}
+
+impl InviteProblem {
+    fn new(row: usize, field: &'static str, message: impl Into<String>) -> Self {
+        InviteProblem { row, field, message: message.into() }
+    }
+}
+
+impl fmt::Display for InviteProblem {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "row {}: {}: {}", self.row, self.field, self.message)
+    }
+}
+
 /// An open invitation, as listed.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct InvitationRow {
@@ -180,14 +203,18 @@ const RECOVERY_ALPHABET: &[u8] = b"ABCDEFGHJKLMNPQRSTUVWXYZ23456789";
 fn valid_name(raw: &str) -> Result<String, AuthError> {
     let name = raw.trim();
     if name.is_empty() || name.chars().count() > 100 || name.chars().any(char::is_control) {
-        return Err(AuthError::Invalid("Enter the person's full name (up to 100 characters).".into()));
+        return Err(AuthError::Field {
+            field: "name",
+            message: "Enter the person's full name (up to 100 characters).".into(),
+        });
     }
     Ok(name.to_owned())
 }
 
 fn valid_email(raw: &str) -> Result<String, AuthError> {
-    normalise_email(raw).ok_or_else(|| {
-        AuthError::Invalid("Enter an email address in the correct format, like name@example.nhs.uk".into())
+    normalise_email(raw).ok_or_else(|| AuthError::Field {
+        field: "email",
+        message: "Enter an email address in the correct format, like name@example.nhs.uk".into(),
     })
 }
 
@@ -299,24 +326,25 @@ impl Accounts {
 
     /// Invites one person by address. The email carries only a single-use link valid for 72
     /// hours; an earlier open invitation to the same address is withdrawn.
+    /// A wrong field comes back as [`AuthError::Field`] (the first, if both are wrong).
     pub async fn invite(&self, by: &ActiveSession, email: &str, name: &str) -> Result<(), AuthError> {
-        let sent = self.invite_many(by, &[(email.to_owned(), name.to_owned())]).await;
-        sent.map_err(|mut problems| match problems.len() {
-            1 => AuthError::Invalid(problems.remove(0).1),
-            _ => AuthError::Invalid(problems.into_iter().map(|p| p.1).collect::<Vec<_>>().join("; ")),
-        })
-        .and_then(|r| r)
-        .map(drop)
+        match self.invite_many(by, &[(email.to_owned(), name.to_owned())]).await {
+            Ok(sent) => sent.map(drop),
+            Err(mut problems) => {
+                let p = problems.remove(0);
+                Err(AuthError::Field { field: p.field, message: p.message })
+            }
+        }
     }
 
     /// Invites several people (rows of address and name) in one transaction: if any row is bad,
-    /// nobody is invited and every problem is returned as (row number from 1, message). Each
-    /// person gets their own link and must accept individually.
+    /// nobody is invited and every problem is returned, by row. Each person gets their own link
+    /// and must accept individually.
     pub async fn invite_many(
         &self,
         by: &ActiveSession,
         rows: &[(String, String)],
-    ) -> Result<Result<usize, AuthError>, Vec<(usize, String)>> {
+    ) -> Result<Result<usize, AuthError>, Vec<InviteProblem>> {
         let mut problems = Vec::new();
         let mut valid = Vec::new();
         let mut seen = std::collections::HashSet::new();
@@ -325,30 +353,29 @@ impl Accounts {
             match (valid_email(email), valid_name(name)) {
                 (Ok(e), Ok(n)) => {
                     if !seen.insert(e.clone()) {
-                        problems.push((row, format!("row {row}: email: the same address appears earlier in the list")));
+                        problems.push(InviteProblem::new(row, "email", "the same address appears earlier in the list"));
                     } else {
                         valid.push((row, e, n));
                     }
                 }
                 (e, n) => {
-                    if let Err(e) = e {
-                        problems.push((row, format!("row {row}: email: {e}")));
-                    }
-                    if let Err(n) = n {
-                        problems.push((row, format!("row {row}: name: {n}")));
+                    for err in [e.err(), n.err()].into_iter().flatten() {
+                        if let AuthError::Field { field, message } = err {
+                            problems.push(InviteProblem::new(row, field, message));
+                        }
                     }
                 }
             }
         }
         for (row, email, _) in &valid {
             match self.0.store.user_by_email(email).await {
-                Ok(Some(_)) => problems.push((*row, format!("row {row}: email: this person already has an account"))),
+                Ok(Some(_)) => problems.push(InviteProblem::new(*row, "email", "this person already has an account")),
                 Ok(None) => {}
                 Err(e) => return Ok(Err(e.into())),
             }
         }
         if !problems.is_empty() {
-            problems.sort();
+            problems.sort_by_key(|p| p.row);
             return Err(problems);
         }
         let now = self.now();

@@ -26,7 +26,8 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64URL;
 use sha2::{Digest as _, Sha256};
 
 pub use accounts::{
-    AccountSettings, Accounts, ActiveSession, Client, InvitationRow, SessionToken, SignIn, TotpEnrolment, time_text,
+    AccountSettings, Accounts, ActiveSession, Client, InvitationRow, InviteProblem, SessionToken, SignIn,
+    TotpEnrolment, time_text,
 };
 pub use mail::{MailConfig, Mailer};
 pub use passwords::{NewPassword, PasswordHasher, PasswordPolicy, PasswordProblem};
@@ -40,6 +41,14 @@ pub enum AuthError {
     /// Input that a person can correct; the message says how.
     #[error("{0}")]
     Invalid(String),
+    /// One field of a form is wrong; the message says how to put it right.
+    #[error("{field}: {message}")]
+    Field {
+        /// The field (`email`, `name`).
+        field: &'static str,
+        /// What is wrong, in plain English.
+        message: String,
+    },
     /// A new password broke the rules.
     #[error("{0}")]
     Password(PasswordProblem),

@@ -880,49 +880,13 @@ impl Store {
 
     /// The session with this id hash, with its account.
     pub async fn session(&self, id_hash: &str) -> Result<Option<SessionRow>> {
-        type Raw = (
-            String,
-            String,
-            String,
-            i64,
-            i64,
-            Option<i64>,
-            String,
-            String,
-            Option<String>,
-            String,
-            String,
-            Option<String>,
-            String,
-        );
-        let row: Option<Raw> = on_db!(self, pool => {
-            sqlx::query_as(
-                "SELECT s.id_hash, s.user_id, s.stage, s.created_at, s.last_seen_at, s.mfa_at, s.client_ip, s.user_agent, \
-                 s.ceremony, u.display_name, u.email, u.platform_role, u.status \
-                 FROM sessions s JOIN users u ON u.id = s.user_id WHERE s.id_hash = $1",
-            )
-            .bind(id_hash)
-            .fetch_optional(pool)
-            .await?
+        let row: Option<SessionTuple> = on_db!(self, pool => {
+            sqlx::query_as(sqlx::AssertSqlSafe(format!("{SESSION_SELECT} WHERE s.id_hash = $1")))
+                .bind(id_hash)
+                .fetch_optional(pool)
+                .await?
         });
-        row.map(|r| {
-            Ok(SessionRow {
-                id_hash: r.0,
-                user_id: r.1,
-                stage: SessionStage::from_code(&r.2)?,
-                created_at: r.3,
-                last_seen_at: r.4,
-                mfa_at: r.5,
-                client_ip: r.6,
-                user_agent: r.7,
-                ceremony: r.8,
-                display_name: r.9,
-                email: r.10,
-                platform_role: r.11,
-                status: r.12,
-            })
-        })
-        .transpose()
+        row.map(session_from_tuple).transpose()
     }
 
     /// Records activity on a session.
@@ -1004,19 +968,15 @@ impl Store {
 
     /// An account's sessions, newest first.
     pub async fn user_sessions(&self, user_id: &str) -> Result<Vec<SessionRow>> {
-        let hashes: Vec<String> = on_db!(self, pool => {
-            sqlx::query_scalar("SELECT id_hash FROM sessions WHERE user_id = $1 ORDER BY created_at DESC, id_hash")
-                .bind(user_id)
-                .fetch_all(pool)
-                .await?
+        let rows: Vec<SessionTuple> = on_db!(self, pool => {
+            sqlx::query_as(sqlx::AssertSqlSafe(format!(
+                "{SESSION_SELECT} WHERE s.user_id = $1 ORDER BY s.created_at DESC, s.id_hash"
+            )))
+            .bind(user_id)
+            .fetch_all(pool)
+            .await?
         });
-        let mut out = Vec::with_capacity(hashes.len());
-        for h in hashes {
-            if let Some(s) = self.session(&h).await? {
-                out.push(s);
-            }
-        }
-        Ok(out)
+        rows.into_iter().map(session_from_tuple).collect()
     }
 
     /// Deletes sessions idle since before `idle_before` or created before `created_before`, and
@@ -1071,6 +1031,44 @@ impl Store {
         let invited = self.open_invitations(now).await?.len() as i64;
         Ok(AccountCounts { registered, suspended, locked, invited })
     }
+}
+
+const SESSION_SELECT: &str = "SELECT s.id_hash, s.user_id, s.stage, s.created_at, s.last_seen_at, s.mfa_at, \
+     s.client_ip, s.user_agent, s.ceremony, u.display_name, u.email, u.platform_role, u.status \
+     FROM sessions s JOIN users u ON u.id = s.user_id";
+
+type SessionTuple = (
+    String,
+    String,
+    String,
+    i64,
+    i64,
+    Option<i64>,
+    String,
+    String,
+    Option<String>,
+    String,
+    String,
+    Option<String>,
+    String,
+);
+
+fn session_from_tuple(r: SessionTuple) -> Result<SessionRow> {
+    Ok(SessionRow {
+        id_hash: r.0,
+        user_id: r.1,
+        stage: SessionStage::from_code(&r.2)?,
+        created_at: r.3,
+        last_seen_at: r.4,
+        mfa_at: r.5,
+        client_ip: r.6,
+        user_agent: r.7,
+        ceremony: r.8,
+        display_name: r.9,
+        email: r.10,
+        platform_role: r.11,
+        status: r.12,
+    })
 }
 
 type LinkTuple = (String, String, Option<String>, Option<String>, Option<String>, i64);

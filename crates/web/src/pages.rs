@@ -82,9 +82,10 @@ fn link_gone(ctx: &Ctx) -> Response {
     (StatusCode::GONE, render(&page)).into_response()
 }
 
-fn password_error(e: &AuthError) -> Option<FieldError> {
+fn form_error(e: &AuthError) -> Option<FieldError> {
     match e {
         AuthError::Password(p) => Some(FieldError::new("password", p.to_string())),
+        AuthError::Field { field, message } => Some(FieldError::new(field, message.clone())),
         AuthError::Invalid(m) => Some(FieldError::new("password", m.clone())),
         _ => None,
     }
@@ -364,14 +365,7 @@ async fn welcome(
         }
         Err(AuthError::LinkNotLive) => Ok(link_gone(&ctx)),
         Err(e) => {
-            let Some(err) = password_error(&e) else { return Err(e.into()) };
-            let err = if err.message.contains("email address in the correct format") {
-                FieldError::new("email", err.message)
-            } else if err.message.contains("full name") {
-                FieldError::new("name", err.message)
-            } else {
-                err
-            };
+            let Some(err) = form_error(&e) else { return Err(e.into()) };
             let heading = if bootstrap { "Set up the first operator account" } else { "Create your Tessera account" };
             let page = WelcomePage {
                 l: Layout::new(heading, &ctx),
@@ -415,7 +409,7 @@ async fn reset(
         Ok(()) => Ok(Redirect::to("/sign-in?done=reset").into_response()),
         Err(AuthError::LinkNotLive) => Ok(link_gone(&ctx)),
         Err(e) => {
-            let Some(err) = password_error(&e) else { return Err(e.into()) };
+            let Some(err) = form_error(&e) else { return Err(e.into()) };
             let page = WelcomePage {
                 l: Layout::new("Choose a new password", &ctx),
                 errors: vec![err],
@@ -722,11 +716,10 @@ async fn invite(
 ) -> Result<Response, WebError> {
     match state.accounts().invite(&s, &form.email, &form.name).await {
         Ok(()) => invitations_view(&state, &ctx, vec![], Some("The invitation has been sent.".into())).await,
-        Err(AuthError::Invalid(m)) => {
-            let field = if m.contains("name:") { "name" } else { "email" };
-            let m = m.trim_start_matches("row 1: email: ").trim_start_matches("row 1: name: ").to_owned();
-            invitations_view(&state, &ctx, vec![FieldError::new(field, m)], None).await
+        Err(AuthError::Field { field, message }) => {
+            invitations_view(&state, &ctx, vec![FieldError::new(field, message)], None).await
         }
+        Err(AuthError::Invalid(m)) => invitations_view(&state, &ctx, vec![FieldError::new("email", m)], None).await,
         Err(e) => Err(e.into()),
     }
 }
@@ -775,7 +768,7 @@ async fn invite_bulk(
         Ok(Err(AuthError::Invalid(m))) => invitations_view(&state, &ctx, vec![FieldError::new("csv", m)], None).await,
         Ok(Err(e)) => Err(e.into()),
         Err(problems) => {
-            let errors = problems.into_iter().map(|(_, p)| FieldError::new("csv", p)).collect();
+            let errors = problems.into_iter().map(|p| FieldError::new("csv", p.to_string())).collect();
             invitations_view(&state, &ctx, errors, None).await
         }
     }
