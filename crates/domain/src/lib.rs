@@ -7,6 +7,7 @@
 
 #![forbid(unsafe_code)]
 
+pub mod cox;
 pub mod dictionary;
 pub mod ids;
 pub mod nhs;
