@@ -8,7 +8,10 @@
 #![forbid(unsafe_code)]
 
 pub mod cox;
+pub mod cusum;
 pub mod dictionary;
+pub mod disclosure;
+pub mod funnel;
 pub mod ids;
 pub mod nhs;
 pub mod organisation;
