@@ -7,6 +7,7 @@
 
 #![forbid(unsafe_code)]
 
+pub mod competing;
 pub mod cox;
 pub mod cusum;
 pub mod dictionary;
@@ -15,8 +16,10 @@ pub mod funnel;
 pub mod ids;
 pub mod nhs;
 pub mod organisation;
+pub mod outliers;
 pub mod patient;
 pub mod problem;
+pub mod rates;
 pub mod record;
 pub mod survival;
 
