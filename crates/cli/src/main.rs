@@ -112,8 +112,9 @@ enum Command {
     },
     /// Counts of records and patients per registry, organisation and form.
     Stats,
-    /// Kaplan–Meier (per group) and the log-rank test (optionally stratified) on any CSV, printed
-    /// as JSON. Rows with a missing value in a column used are left out and counted.
+    /// Kaplan–Meier (per group), the log-rank test (optionally stratified) and, with
+    /// `--covariates`, a Cox model, on any CSV, printed as JSON. Rows with a missing value in a
+    /// column used are left out and counted.
     Survival {
         /// The CSV file.
         file: PathBuf,
@@ -126,7 +127,7 @@ enum Command {
         /// Column to group by.
         #[arg(long)]
         group: Option<String>,
-        /// Column to stratify the log-rank test by.
+        /// Column to stratify the log-rank test (and the Cox model) by.
         #[arg(long)]
         strata: Option<String>,
         /// Scale of the confidence limits.
@@ -135,6 +136,12 @@ enum Command {
         /// Confidence level.
         #[arg(long, default_value_t = 0.95)]
         conf_level: f64,
+        /// Numeric columns to fit a Cox proportional hazards model on, comma-separated.
+        #[arg(long, value_delimiter = ',')]
+        covariates: Vec<String>,
+        /// How the Cox model handles tied event times.
+        #[arg(long, value_enum, default_value = "efron")]
+        ties: TiesArg,
     },
     /// Run the web server (pages and JSON API) until interrupted. While no account exists it
     /// prints a single-use bootstrap link for the first platform operator.
@@ -206,6 +213,12 @@ enum ConfTypeArg {
     Log,
     #[value(name = "log-log")]
     LogLog,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum TiesArg {
+    Efron,
+    Breslow,
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -402,7 +415,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             let (_, store) = open(config_path).await?;
             print_stats(&store).await?;
         }
-        Command::Survival { file, time, event, group, strata, conf_type, conf_level } => {
+        Command::Survival { file, time, event, group, strata, conf_type, conf_level, covariates, ties } => {
             use tessera_domain::survival::ConfType;
             let conf = match conf_type {
                 ConfTypeArg::Plain => ConfType::Plain,
@@ -417,6 +430,11 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 strata: strata.as_deref(),
                 conf,
                 level: conf_level,
+                covariates: &covariates,
+                ties: match ties {
+                    TiesArg::Efron => tessera_domain::cox::Ties::Efron,
+                    TiesArg::Breslow => tessera_domain::cox::Ties::Breslow,
+                },
             })?;
             println!("{}", serde_json::to_string_pretty(&out)?);
         }

@@ -1,12 +1,14 @@
-//! `tessera survival`: Kaplan–Meier and the log-rank test on any CSV, printed as JSON, so a
-//! statistician can check Tessera against their own tools. Rows with a missing value (empty or
-//! `NA`) in a column used are left out, as R's default `na.omit` does, and counted.
+//! `tessera survival`: Kaplan–Meier, the log-rank test and (with covariates) a Cox model on any
+//! CSV, printed as JSON, so a statistician can check Tessera against their own tools. Rows with a
+//! missing value (empty or `NA`) in a column used are left out, as R's default `na.omit` does,
+//! and counted.
 
 use std::collections::BTreeMap;
 use std::path::Path;
 
 use anyhow::{Context as _, bail};
 use serde_json::{Value, json};
+use tessera_domain::cox::{Ties, cox};
 use tessera_domain::survival::{ConfType, kaplan_meier_by_group, log_rank};
 
 /// What to analyse.
@@ -19,12 +21,16 @@ pub struct SurvivalArgs<'a> {
     pub event: &'a str,
     /// Grouping column.
     pub group: Option<&'a str>,
-    /// Stratifying column for the log-rank test.
+    /// Stratifying column for the log-rank test and the Cox model.
     pub strata: Option<&'a str>,
     /// Confidence-limit scale.
     pub conf: ConfType,
     /// Confidence level.
     pub level: f64,
+    /// Numeric columns for a Cox model; none, no model.
+    pub covariates: &'a [String],
+    /// Tie handling of the Cox model.
+    pub ties: Ties,
 }
 
 fn missing(v: &str) -> bool {
@@ -53,13 +59,15 @@ pub fn run(args: &SurvivalArgs<'_>) -> anyhow::Result<Value> {
     let (tc, ec) = (col(args.time)?, col(args.event)?);
     let gc = args.group.map(col).transpose()?;
     let sc = args.strata.map(col).transpose()?;
+    let xc: Vec<usize> = args.covariates.iter().map(|c| col(c)).collect::<anyhow::Result<_>>()?;
     let (mut time, mut event, mut group_labels, mut strata_labels) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
+    let mut x: Vec<Vec<f64>> = vec![Vec::new(); xc.len()];
     let mut dropped = 0usize;
     for (i, record) in reader.records().enumerate() {
         let line = i + 2;
         let record = record.with_context(|| format!("line {line}"))?;
         let cell = |c: usize| record.get(c).unwrap_or("");
-        if [Some(tc), Some(ec), gc, sc].into_iter().flatten().any(|c| missing(cell(c))) {
+        if [Some(tc), Some(ec), gc, sc].into_iter().flatten().chain(xc.iter().copied()).any(|c| missing(cell(c))) {
             dropped += 1;
             continue;
         }
@@ -70,6 +78,12 @@ pub fn run(args: &SurvivalArgs<'_>) -> anyhow::Result<Value> {
         let Some(e) = parse_event(cell(ec)) else {
             bail!("line {line}: {}: {:?} is not an event indicator (1/0, true/false, yes/no)", args.event, cell(ec))
         };
+        for ((&c, name), values) in xc.iter().zip(args.covariates).zip(&mut x) {
+            match cell(c).trim().parse::<f64>() {
+                Ok(v) if v.is_finite() => values.push(v),
+                _ => bail!("line {line}: {name}: {:?} is not a number", cell(c)),
+            }
+        }
         time.push(t);
         event.push(e);
         group_labels.push(gc.map_or_else(|| "all".to_owned(), |c| cell(c).trim().to_owned()));
@@ -106,11 +120,11 @@ pub fn run(args: &SurvivalArgs<'_>) -> anyhow::Result<Value> {
             })
         })
         .collect();
+    let strata = args.strata.map(|_| {
+        let labels: Vec<String> = strata_labels.iter().map(|s| s.clone().unwrap_or_default()).collect();
+        index(&labels).0
+    });
     let logrank = if names.len() > 1 {
-        let strata = args.strata.map(|_| {
-            let labels: Vec<String> = strata_labels.iter().map(|s| s.clone().unwrap_or_default()).collect();
-            index(&labels).0
-        });
         let lr = log_rank(&time, &event, &groups, strata.as_deref())?;
         json!({
             "chisq": lr.chisq, "df": lr.df, "p": lr.p_value(),
@@ -124,8 +138,40 @@ pub fn run(args: &SurvivalArgs<'_>) -> anyhow::Result<Value> {
         ConfType::Log => "log",
         ConfType::LogLog => "log-log",
     };
-    Ok(json!({
+    let cox = if x.is_empty() {
+        Value::Null
+    } else {
+        let fit = cox(&time, &event, &x, strata.as_deref(), args.ties, args.level)?;
+        let coefficients: Vec<Value> = (0..x.len())
+            .map(|k| {
+                json!({
+                    "covariate": args.covariates[k], "coef": fit.coef[k], "se": fit.se[k],
+                    "hazard_ratio": fit.hazard_ratio[k], "lower": fit.hr_lower[k], "upper": fit.hr_upper[k],
+                    "z": fit.z[k], "p": fit.p[k],
+                })
+            })
+            .collect();
+        let test = |statistic: f64, p: f64| json!({ "statistic": statistic, "df": fit.df, "p": p });
+        json!({
+            "ties": match args.ties { Ties::Efron => "efron", Ties::Breslow => "breslow" },
+            "stratified_by": args.strata, "n": fit.n, "events": fit.events, "iterations": fit.iterations,
+            "coefficients": coefficients,
+            "loglik": { "null": fit.loglik_null, "fitted": fit.loglik },
+            "tests": {
+                "lr": test(fit.lr_test, fit.lr_p()),
+                "wald": test(fit.wald_test, fit.wald_p()),
+                "score": test(fit.score_test, fit.score_p()),
+            },
+            "variance": fit.variance,
+        })
+    };
+    let mut out = json!({
         "rows": time.len(), "rows_dropped_missing": dropped, "conf_type": conf, "conf_level": args.level,
         "kaplan_meier": per_group, "log_rank": logrank,
-    }))
+    });
+    // Without covariates the document is exactly what it was before Cox models existed.
+    if !cox.is_null() {
+        out["cox"] = cox;
+    }
+    Ok(out)
 }
