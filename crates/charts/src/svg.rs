@@ -46,7 +46,11 @@ impl Xml {
         if let Some(name) = self.open.pop() {
             self.buf.push_str("</");
             self.buf.push_str(name);
-            self.buf.push_str(">\n");
+            self.buf.push('>');
+            // A line break inside `<text>` (after a `<title>` child) would become rendered space.
+            if self.open.last() != Some(&"text") {
+                self.buf.push('\n');
+            }
         }
     }
 
