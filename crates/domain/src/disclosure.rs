@@ -236,7 +236,7 @@ impl Extended {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use Cell::{Shown as S, Suppressed as X};
+    use Cell::Shown as S;
 
     #[test]
     fn a_table_without_small_counts_is_published_whole() {
