@@ -7,6 +7,7 @@
 
 pub mod config;
 pub mod import;
+pub mod report_run;
 pub mod server;
 pub mod shipped;
 pub mod survival_cli;

@@ -112,6 +112,23 @@ enum Command {
     },
     /// Counts of records and patients per registry, organisation and form.
     Stats,
+    /// Write a registry's outcome report to a folder: cumulative percent revision by brand,
+    /// combination and attribute, implant outliers, the hospital funnel plot and CUSUMs, as SVG
+    /// charts with their CSV, report.json and a summary index.html.
+    Report {
+        /// Registry id, e.g. njr.
+        registry: String,
+        /// The folder to write (created if missing).
+        #[arg(long, default_value = "report")]
+        out: PathBuf,
+        /// Who the report is for: `published` suppresses counts below 5 (with secondary
+        /// suppression); `analyst` shows every count.
+        #[arg(long, default_value = "published", value_parser = ["published", "analyst"])]
+        audience: String,
+        /// Data cut-off (YYYY-MM-DD); default: the latest operation date recorded.
+        #[arg(long)]
+        cutoff: Option<String>,
+    },
     /// Kaplan–Meier (per group), the log-rank test (optionally stratified) and, with
     /// `--covariates`, a Cox model, on any CSV, printed as JSON. Rows with a missing value in a
     /// column used are left out and counted.
@@ -414,6 +431,13 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Stats => {
             let (_, store) = open(config_path).await?;
             print_stats(&store).await?;
+        }
+        Command::Report { registry, out, audience, cutoff } => {
+            let (settings, store) = open(config_path).await?;
+            let audience = tessera_report::Audience::parse(&audience).context("audience")?;
+            let written =
+                tessera::report_run::run(&settings, &store, &registry, &out, audience, cutoff.as_deref()).await?;
+            println!("wrote {} files to {}; open {}", written, out.display(), out.join("index.html").display());
         }
         Command::Survival { file, time, event, group, strata, conf_type, conf_level, covariates, ties } => {
             use tessera_domain::survival::ConfType;

@@ -76,6 +76,22 @@ fn prepare(
     Ok((new_patient, records, implants))
 }
 
+/// The synthetic catalogue as device-catalogue products, one per GTIN.
+pub fn catalogue_products(world: &World) -> Vec<tessera_store::Product> {
+    world
+        .brands()
+        .iter()
+        .flat_map(|b| {
+            b.gtins.iter().map(|gtin| tessera_store::Product {
+                gtin: gtin.clone(),
+                manufacturer: b.manufacturer.to_owned(),
+                brand: b.name.to_owned(),
+                category: b.category.label().to_owned(),
+            })
+        })
+        .collect()
+}
+
 /// Generates the world's patients into the store, one transaction per registry. Both registries
 /// must be loaded; a registry that already has patients is skipped (and named in the summary).
 pub async fn synth_to_store(
@@ -86,6 +102,7 @@ pub async fn synth_to_store(
     progress: bool,
 ) -> anyhow::Result<SynthSummary> {
     store.upsert_organisations(&world.organisations).await?;
+    store.upsert_products(&catalogue_products(world)).await?;
     let mut summary = SynthSummary::default();
     let n = world.config().patients;
     let bar = if progress { indicatif::ProgressBar::new(n) } else { indicatif::ProgressBar::hidden() };

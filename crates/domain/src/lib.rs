@@ -7,6 +7,7 @@
 
 #![forbid(unsafe_code)]
 
+pub mod analysis;
 pub mod competing;
 pub mod cox;
 pub mod cusum;
@@ -15,8 +16,10 @@ pub mod disclosure;
 pub mod funnel;
 pub mod ids;
 pub mod nhs;
+pub mod numeric;
 pub mod organisation;
 pub mod outliers;
+pub mod outcomes;
 pub mod patient;
 pub mod problem;
 pub mod rates;

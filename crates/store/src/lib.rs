@@ -15,6 +15,7 @@
 #![forbid(unsafe_code)]
 
 mod identity;
+mod outcomes;
 mod patients;
 mod pgcopy;
 mod records;
@@ -32,6 +33,7 @@ pub use identity::{
     AccountCounts, FactorKind, FailureState, LinkPurpose, LiveLink, NewLink, NewSession, PasskeyRow, SessionRow,
     SessionStage, TotpRow, UserRow,
 };
+pub use outcomes::{OutcomeData, Product, UNCATALOGUED};
 pub use patients::{NewPatient, PatientView};
 pub use records::{NewImplant, NewRecord, Revision, StoredRecord};
 pub use registries::{DictionaryLoad, LoadOutcome, RegistryInfo, StatsRow};

@@ -158,7 +158,7 @@ type RevisionRow = (String, String, i32, i32, String, Option<String>, OffsetDate
 type ImplantRow = (Uuid, String, String, Option<String>, Option<String>, Option<Date>, String);
 
 /// Decodes [`encode_values`]'s array back to (field, text) pairs, using the form's fields.
-fn decode_values(form: &Form, data: &str) -> Result<Vec<(String, String)>> {
+pub(crate) fn decode_values(form: &Form, data: &str) -> Result<Vec<(String, String)>> {
     let v: serde_json::Value =
         serde_json::from_str(data).map_err(|e| StoreError::Corrupt(format!("record data: {e}")))?;
     let items = v.as_array().ok_or_else(|| StoreError::Corrupt("record data is not an array".into()))?;

@@ -28,6 +28,24 @@ pub enum Category {
     BreastImplant,
 }
 
+impl Category {
+    /// The category's name in the device catalogue.
+    pub fn label(self) -> &'static str {
+        match self {
+            Category::HipStem => "Hip femoral stem",
+            Category::AcetabularCup => "Acetabular cup",
+            Category::AcetabularLiner => "Acetabular liner",
+            Category::FemoralHead => "Femoral head",
+            Category::KneeFemoral => "Knee femoral component",
+            Category::KneeTibialTray => "Knee tibial tray",
+            Category::KneeInsert => "Knee tibial insert",
+            Category::KneePatella => "Patellar button",
+            Category::KneeUnicompartmental => "Unicompartmental knee",
+            Category::BreastImplant => "Breast implant",
+        }
+    }
+}
+
 /// One brand of component.
 #[derive(Debug, Clone)]
 pub struct Brand {
@@ -98,7 +116,7 @@ pub fn catalogue() -> Vec<Brand> {
         brand(12345, 500, "Aldgate Orthopaedics", "Aldgate Keel Knee Femoral", KneeFemoral, 1.0, 0.45, false),
         brand(23456, 500, "Brigantia Medical", "Brigantia Meridian Knee Femoral", KneeFemoral, 0.9, 0.40, false),
         // Planted poor performer: a total knee with early loosening.
-        brand(34567, 500, "Corvel Implants", "Corvel Arclight Knee Femoral", KneeFemoral, 2.8, 0.15, false),
+        brand(34567, 500, "Corvel Implants", "Corvel Arclight Knee Femoral", KneeFemoral, 4.0, 0.15, false),
         brand(12345, 600, "Aldgate Orthopaedics", "Aldgate Keel Tibial Tray", KneeTibialTray, 1.0, 1.0, false),
         brand(12345, 700, "Aldgate Orthopaedics", "Aldgate Keel Insert", KneeInsert, 1.0, 1.0, false),
         brand(12345, 800, "Aldgate Orthopaedics", "Aldgate Patella Button", KneePatella, 1.0, 1.0, false),

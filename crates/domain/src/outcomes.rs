@@ -1,0 +1,452 @@
+//! Registry outcomes: from a registry's procedures to the facts its statistics need.
+//!
+//! The unit of analysis is one **primary** operation on one site and side (a hip, a knee, a
+//! breast). Its outcome is the time to its first **revision** — a later operation on the same
+//! patient, site and side — or, without one, the time to death or the data cut-off, whichever
+//! comes first (DOMAIN.md §5). An [`OutcomeSpec`] says which of a registry's forms record
+//! primaries and revisions and in which fields the side and date are; [`link`] turns procedures
+//! into [`Primary`] outcomes. The analyses themselves are in [`crate::analysis`].
+
+use time::Date;
+
+use crate::Sex;
+
+/// Whether an operation puts a device in for the first time or revises an earlier one.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ProcedureKind {
+    /// A primary operation.
+    Primary,
+    /// A revision (any component added, removed or exchanged), including explantation.
+    Revision,
+}
+
+/// How a form tells primaries from revisions.
+#[derive(Debug, Clone, PartialEq)]
+pub enum KindRule {
+    /// Every record of the form is of this kind.
+    Always(ProcedureKind),
+    /// The code in `field` decides: one of `primary` is a primary, any other value a revision.
+    ByField {
+        /// The field holding the operation type.
+        field: String,
+        /// Codes that mean a primary.
+        primary: Vec<String>,
+    },
+}
+
+/// One form of a registry that records operations.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ProcedureForm {
+    /// The form's name in the dictionary.
+    pub form: String,
+    /// The site operated on (`hip`, `knee`, `breast`): revisions link to primaries of the same site.
+    pub site: String,
+    /// The field holding the side (`L`/`R`).
+    pub side_field: String,
+    /// The field holding the operation date.
+    pub date_field: String,
+    /// Primary or revision.
+    pub kind: KindRule,
+    /// For each of [`OutcomeSpec::attributes`], the field holding it in this form, if any.
+    pub attribute_fields: Vec<Option<String>>,
+}
+
+/// Which forms of a registry record operations, and where their facts are.
+#[derive(Debug, Clone, PartialEq)]
+pub struct OutcomeSpec {
+    /// The operation forms.
+    pub forms: Vec<ProcedureForm>,
+    /// Names of the attributes analyses may group by (e.g. `fixation`, `bearing`).
+    pub attributes: Vec<String>,
+}
+
+fn form(form: &str, site: &str, prefix: &str, kind: KindRule, attributes: &[Option<&str>]) -> ProcedureForm {
+    ProcedureForm {
+        form: form.into(),
+        site: site.into(),
+        side_field: format!("{prefix}_side"),
+        date_field: format!("{prefix}_operation_date"),
+        kind,
+        attribute_fields: attributes.iter().map(|a| a.map(|f| format!("{prefix}_{f}"))).collect(),
+    }
+}
+
+impl OutcomeSpec {
+    /// The specification of a registry shipped with Tessera (`njr`, `bcir`), if it is one.
+    pub fn shipped(registry: &str) -> Option<Self> {
+        use ProcedureKind::*;
+        match registry {
+            "njr" => Some(Self {
+                attributes: vec!["fixation".into(), "bearing".into()],
+                forms: vec![
+                    form("hip_primary", "hip", "hp", KindRule::Always(Primary), &[Some("fixation"), Some("bearing")]),
+                    form("hip_revision", "hip", "hr", KindRule::Always(Revision), &[None, None]),
+                    form("knee_primary", "knee", "kp", KindRule::Always(Primary), &[Some("fixation"), None]),
+                    form("knee_revision", "knee", "kr", KindRule::Always(Revision), &[None, None]),
+                ],
+            }),
+            "bcir" => Some(Self {
+                attributes: vec!["plane".into()],
+                forms: vec![form(
+                    "implant_operation",
+                    "breast",
+                    "op",
+                    KindRule::ByField { field: "op_operation_type".into(), primary: vec!["PRIMARY".into()] },
+                    &[Some("plane")],
+                )],
+            }),
+            _ => None,
+        }
+    }
+
+    /// The spec of one form, if it records operations.
+    pub fn form(&self, name: &str) -> Option<&ProcedureForm> {
+        self.forms.iter().find(|f| f.form == name)
+    }
+
+    /// The sites, in the order their forms are listed.
+    pub fn sites(&self) -> Vec<&str> {
+        let mut out: Vec<&str> = Vec::new();
+        for f in &self.forms {
+            if !out.contains(&f.site.as_str()) {
+                out.push(&f.site);
+            }
+        }
+        out
+    }
+}
+
+/// Why a procedure could not be read as an operation.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ProcedureError {
+    /// A field the spec needs has no value.
+    #[error("form {form}: field {field} has no value")]
+    Missing {
+        /// The form.
+        form: String,
+        /// The field.
+        field: String,
+    },
+    /// The date does not parse.
+    #[error("form {form}: field {field} is not a date")]
+    BadDate {
+        /// The form.
+        form: String,
+        /// The field.
+        field: String,
+    },
+}
+
+/// One operation of one patient, as read from a record.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Procedure {
+    /// Index of the patient (into the caller's patient list).
+    pub patient: usize,
+    /// Index of the organisation (into the caller's organisation list).
+    pub organisation: usize,
+    /// Index of the site (into [`OutcomeSpec::sites`]).
+    pub site: usize,
+    /// The side, as coded.
+    pub side: String,
+    /// The operation date.
+    pub date: Date,
+    /// Primary or revision.
+    pub kind: ProcedureKind,
+    /// Values of [`OutcomeSpec::attributes`].
+    pub attributes: Vec<Option<String>>,
+    /// Indices of the products implanted (into the caller's product list).
+    pub products: Vec<usize>,
+}
+
+/// What a record says about an operation.
+#[derive(Debug, Clone, PartialEq)]
+pub struct OperationFacts {
+    /// Primary or revision.
+    pub kind: ProcedureKind,
+    /// The side, as coded.
+    pub side: String,
+    /// The operation date.
+    pub date: Date,
+    /// Values of [`OutcomeSpec::attributes`].
+    pub attributes: Vec<Option<String>>,
+}
+
+impl ProcedureForm {
+    /// Reads an operation from a record's values (`(field, canonical text)` pairs).
+    pub fn read(&self, values: &[(String, String)]) -> Result<OperationFacts, ProcedureError> {
+        let get = |field: &str| values.iter().find(|(k, _)| k == field).map(|(_, v)| v.as_str());
+        let need = |field: &str| {
+            get(field).ok_or_else(|| ProcedureError::Missing { form: self.form.clone(), field: field.into() })
+        };
+        let kind = match &self.kind {
+            KindRule::Always(k) => *k,
+            KindRule::ByField { field, primary } => {
+                let value = need(field)?;
+                if primary.iter().any(|p| p == value) { ProcedureKind::Primary } else { ProcedureKind::Revision }
+            }
+        };
+        let side = need(&self.side_field)?.to_owned();
+        let date = Date::parse(need(&self.date_field)?, &time::format_description::well_known::Iso8601::DATE)
+            .map_err(|_| ProcedureError::BadDate { form: self.form.clone(), field: self.date_field.clone() })?;
+        let attributes = self.attribute_fields.iter().map(|f| f.as_deref().and_then(get).map(str::to_owned)).collect();
+        Ok(OperationFacts { kind, side, date, attributes })
+    }
+}
+
+/// What the analyses need of a patient. The date of birth is only used for the age at operation.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PatientFacts {
+    /// Sex.
+    pub sex: Sex,
+    /// Date of birth, if the patient is identified.
+    pub date_of_birth: Option<Date>,
+    /// Date of death, if known.
+    pub date_of_death: Option<Date>,
+}
+
+/// A primary operation with its outcome.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Primary {
+    /// Index of the patient.
+    pub patient: usize,
+    /// Index of the organisation that did the primary (a revision elsewhere still counts here).
+    pub organisation: usize,
+    /// Index of the site.
+    pub site: usize,
+    /// The operation date.
+    pub date: Date,
+    /// Age in years at the operation, if the date of birth is known.
+    pub age: Option<f64>,
+    /// Sex.
+    pub sex: Sex,
+    /// Years from the primary to the first revision, or to death or the cut-off.
+    pub years: f64,
+    /// Whether the time ends in a revision.
+    pub revised: bool,
+    /// Whether the time ends in death (unrevised).
+    pub died: bool,
+    /// Attribute values (fixation, bearing…).
+    pub attributes: Vec<Option<String>>,
+    /// Products implanted at the primary.
+    pub products: Vec<usize>,
+}
+
+/// Days per year in the time scale: years are days ÷ 365.25.
+pub const DAYS_PER_YEAR: f64 = 365.25;
+
+fn years_between(from: Date, to: Date) -> f64 {
+    (to - from).whole_days() as f64 / DAYS_PER_YEAR
+}
+
+/// Links revisions to their primaries: same patient, site and side, a strictly later date, and
+/// before any later primary of the same site and side. Operations after `cutoff` are ignored.
+/// Returns the primaries in (patient, site, side, date) order.
+pub fn link(patients: &[PatientFacts], procedures: &[Procedure], cutoff: Date) -> Vec<Primary> {
+    let mut order: Vec<usize> = (0..procedures.len()).filter(|&i| procedures[i].date <= cutoff).collect();
+    order.sort_by(|&a, &b| {
+        let (p, q) = (&procedures[a], &procedures[b]);
+        (p.patient, p.site, &p.side, p.date, p.kind == ProcedureKind::Revision).cmp(&(
+            q.patient,
+            q.site,
+            &q.side,
+            q.date,
+            q.kind == ProcedureKind::Revision,
+        ))
+    });
+    let mut out = Vec::new();
+    let mut i = 0;
+    while i < order.len() {
+        let p = &procedures[order[i]];
+        let same_joint = |j: usize| {
+            let q = &procedures[order[j]];
+            q.patient == p.patient && q.site == p.site && q.side == p.side
+        };
+        let mut end = i;
+        while end < order.len() && same_joint(end) {
+            end += 1;
+        }
+        let facts = &patients[p.patient];
+        for j in i..end {
+            let primary = &procedures[order[j]];
+            if primary.kind != ProcedureKind::Primary {
+                continue;
+            }
+            // The first revision strictly after the primary, unless another primary of the same
+            // joint comes first (then this one's follow-up ends there, censored).
+            let mut revision = None;
+            let mut next_primary = None;
+            for q in &order[j + 1..end] {
+                let q = &procedures[*q];
+                if q.date <= primary.date {
+                    continue;
+                }
+                match q.kind {
+                    ProcedureKind::Revision => {
+                        revision = Some(q.date);
+                        break;
+                    }
+                    ProcedureKind::Primary => {
+                        next_primary = Some(q.date);
+                        break;
+                    }
+                }
+            }
+            let death = facts.date_of_death.filter(|d| *d <= cutoff);
+            let (end_date, revised, died) = match (revision, death) {
+                (Some(r), Some(d)) if d < r => (d, false, true),
+                (Some(r), _) => (r, true, false),
+                (None, Some(d)) => match next_primary {
+                    Some(n) if n < d => (n, false, false),
+                    _ => (d, false, true),
+                },
+                (None, None) => (next_primary.unwrap_or(cutoff), false, false),
+            };
+            out.push(Primary {
+                patient: primary.patient,
+                organisation: primary.organisation,
+                site: primary.site,
+                date: primary.date,
+                age: facts.date_of_birth.map(|b| years_between(b, primary.date)),
+                sex: facts.sex,
+                years: years_between(primary.date, end_date).max(0.0),
+                revised,
+                died,
+                attributes: primary.attributes.clone(),
+                products: primary.products.clone(),
+            });
+        }
+        i = end;
+    }
+    out
+}
+
+/// Age bands for case-mix adjustment.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum AgeBand {
+    /// Under 55.
+    Under55,
+    /// 55 to 64.
+    From55To64,
+    /// 65 to 74.
+    From65To74,
+    /// 75 and over.
+    From75,
+    /// Not known (an anonymous patient: no date of birth).
+    NotKnown,
+}
+
+impl AgeBand {
+    /// Every band, in order.
+    pub const ALL: [AgeBand; 5] =
+        [AgeBand::Under55, AgeBand::From55To64, AgeBand::From65To74, AgeBand::From75, AgeBand::NotKnown];
+
+    /// The band of an age in years.
+    pub fn of(age: Option<f64>) -> Self {
+        match age {
+            None => Self::NotKnown,
+            Some(a) if a < 55.0 => Self::Under55,
+            Some(a) if a < 65.0 => Self::From55To64,
+            Some(a) if a < 75.0 => Self::From65To74,
+            Some(_) => Self::From75,
+        }
+    }
+
+    /// A label for tables.
+    pub fn label(self) -> &'static str {
+        match self {
+            Self::Under55 => "under 55",
+            Self::From55To64 => "55 to 64",
+            Self::From65To74 => "65 to 74",
+            Self::From75 => "75 and over",
+            Self::NotKnown => "not known",
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use time::macros::date;
+
+    fn op(patient: usize, side: &str, date: Date, kind: ProcedureKind) -> Procedure {
+        Procedure {
+            patient,
+            organisation: 0,
+            site: 0,
+            side: side.into(),
+            date,
+            kind,
+            attributes: vec![],
+            products: vec![],
+        }
+    }
+
+    fn facts(death: Option<Date>) -> PatientFacts {
+        PatientFacts { sex: Sex::Female, date_of_birth: Some(date!(1950 - 01 - 01)), date_of_death: death }
+    }
+
+    #[test]
+    fn a_revision_links_to_the_primary_of_the_same_side_only() {
+        use ProcedureKind::*;
+        let procs = vec![
+            op(0, "L", date!(2010 - 01 - 01), Primary),
+            op(0, "R", date!(2011 - 01 - 01), Primary),
+            op(0, "R", date!(2013 - 01 - 01), Revision),
+        ];
+        let out = link(&[facts(None)], &procs, date!(2020 - 01 - 01));
+        assert_eq!(out.len(), 2);
+        assert!(!out[0].revised && !out[0].died);
+        assert!((out[0].years - 3652.0 / 365.25).abs() < 1e-12);
+        assert!(out[1].revised);
+        assert!((out[1].years - 731.0 / 365.25).abs() < 1e-12);
+        assert!((out[0].age.unwrap() - 21915.0 / 365.25).abs() < 1e-12);
+    }
+
+    #[test]
+    fn death_censors_and_events_after_the_cutoff_are_ignored() {
+        use ProcedureKind::*;
+        let procs = vec![op(0, "L", date!(2010 - 01 - 01), Primary), op(0, "L", date!(2021 - 01 - 01), Revision)];
+        let out = link(&[facts(Some(date!(2015 - 01 - 01)))], &procs, date!(2020 - 01 - 01));
+        assert!(out[0].died && !out[0].revised);
+        let out = link(&[facts(Some(date!(2025 - 01 - 01)))], &procs, date!(2020 - 01 - 01));
+        assert!(!out[0].died && !out[0].revised);
+        assert!((out[0].years - 3652.0 / 365.25).abs() < 1e-12);
+    }
+
+    #[test]
+    fn a_same_day_revision_does_not_count_and_a_second_primary_ends_follow_up() {
+        use ProcedureKind::*;
+        let procs = vec![
+            op(0, "L", date!(2010 - 01 - 01), Primary),
+            op(0, "L", date!(2010 - 01 - 01), Revision),
+            op(0, "L", date!(2012 - 01 - 01), Primary),
+            op(0, "L", date!(2014 - 01 - 01), Revision),
+        ];
+        let out = link(&[facts(None)], &procs, date!(2020 - 01 - 01));
+        assert_eq!(out.len(), 2);
+        assert!(!out[0].revised);
+        assert!((out[0].years - 730.0 / 365.25).abs() < 1e-12);
+        assert!(out[1].revised);
+    }
+
+    #[test]
+    fn the_shipped_specs_read_their_forms() {
+        let spec = OutcomeSpec::shipped("bcir").unwrap();
+        let f = spec.form("implant_operation").unwrap();
+        let values = vec![
+            ("op_side".to_string(), "L".to_string()),
+            ("op_operation_date".to_string(), "2020-02-03".to_string()),
+            ("op_operation_type".to_string(), "EXPLANT".to_string()),
+        ];
+        let (kind, side, date, attrs) = f.read(&values).unwrap();
+        assert_eq!(
+            (kind, side.as_str(), date, attrs),
+            (ProcedureKind::Revision, "L", date!(2020 - 02 - 03), vec![None])
+        );
+        assert_eq!(
+            f.read(&values[..2]),
+            Err(ProcedureError::Missing { form: "implant_operation".into(), field: "op_operation_type".into() })
+        );
+        assert_eq!(OutcomeSpec::shipped("njr").unwrap().sites(), ["hip", "knee"]);
+    }
+}
