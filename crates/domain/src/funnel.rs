@@ -3,20 +3,25 @@
 //! by indirect standardisation.
 //!
 //! The limits are those of Spiegelhalter, "Funnel plots for comparing institutional performance",
-//! *Statistics in Medicine* 2005; 24:1185–1202 (doi:10.1002/sim.1970), Appendix A.1.1 (discrete
-//! data), for a Poisson count with mean E under the target ratio 1: let y_p be the p-quantile of
-//! Poisson(E), the smallest integer with F(y_p) ≥ p; interpolate between y_p − 1 and y_p with
+//! *Statistics in Medicine* 2005; 24:1185–1202 (doi:10.1002/sim.1970), in its appendix on
+//! discrete data, for a Poisson count with mean E under the target ratio 1: let y_p be the
+//! p-quantile of Poisson(E), the smallest integer with F(y_p) ≥ p; interpolate between y_p − 1
+//! and y_p with
 //!
 //! ```text
 //! α = (F(y_p) − p) / (F(y_p) − F(y_p − 1))          (F(−1) = 0, so 0 ≤ α < 1)
 //! limit = (y_p − α) / E
 //! ```
 //!
-//! so that the limits are smooth in E rather than steps. This is the "probability-based
-//! prediction interval" with Spiegelhalter's interpolation that Seaton & Manktelow (BMC Med Res
-//! Methodol 2012; 12:98) and Manktelow & Seaton (PLoS ONE 2012; 7:e45723) study: the chance that
-//! an in-control unit falls outside is close to, but not exactly, the nominal p. It is not the
-//! chi-squared ("exact confidence interval") limit some packages draw, e.g. R's `FunnelPlotR`.
+//! so that the limits are smooth in E rather than steps. These are probability-based prediction
+//! limits, not confidence intervals: Seaton & Manktelow (BMC Med Res Methodol 2012; 12:98) and
+//! Manktelow & Seaton (PLoS ONE 2012; 7:e45723) compare them with the alternatives and other
+//! interpolations. Because a count of y_p already lies above y_p − α, an in-control unit falls
+//! above an upper limit a little more often than its nominal tail, and below a lower limit a
+//! little less often (F(y_p − 1) < p); both tend to the nominal as E grows (`tests/funnel.rs`
+//! measures the first). They are not the chi-squared ("exact confidence interval") limits that
+//! R's `FunnelPlotR` draws.
+//!
 //! Where y_p = 0 the formula gives a negative ratio; we return 0 there, since no count can fall
 //! below it. `tests/funnel.rs` checks [`poisson_limit`] against base R's `qpois`/`ppois` doing
 //! the same arithmetic (`tests/survival_reference/make_funnel_reference.R`).
@@ -26,7 +31,7 @@
 
 use statrs::distribution::{Discrete as _, DiscreteCDF as _, Poisson};
 
-/// The lower tail probabilities of the four limits: 99.8% and 95% two-sided.
+/// The lower 99.8% limit's probability (the four limits are 95% and 99.8% two-sided).
 pub const LOWER_998: f64 = 0.001;
 /// The lower 95% limit's probability.
 pub const LOWER_95: f64 = 0.025;

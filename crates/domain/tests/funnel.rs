@@ -40,8 +40,9 @@ fn poisson_limits_match_r_over_a_wide_range_of_expected_counts() {
 
 #[test]
 fn in_control_units_fall_outside_the_limits_about_as_often_as_the_nominal_probability() {
-    // P(O/E > upper 95%) for O ~ Poisson(E): with interpolated limits it is near 2.5%, within
-    // the discreteness of the Poisson (Seaton & Manktelow 2012 report 1.7%–3.5% for E ≤ 100).
+    // P(O/E > upper 95%) for O ~ Poisson(E). Interpolation puts the limit between y_p − 1 and
+    // y_p, so a count of y_p is already above it: the chance is a little over the nominal 2.5%
+    // (3.4% at E = 20, 2.8% at 100, 2.7% at 1000, by R's ppois) and tends to it as E grows.
     for e in [20.0, 100.0, 1000.0] {
         let l = limits(e).unwrap();
         // Sum the Poisson(E) probabilities from 0 to far into the upper tail, in log space.
@@ -56,7 +57,7 @@ fn in_control_units_fall_outside_the_limits_about_as_often_as_the_nominal_probab
             log_pmf += e.ln() - (k as f64).ln();
         }
         assert!((total - 1.0).abs() < 1e-9 && pmf < 1e-12);
-        assert!(above > 0.015 && above < 0.035, "E = {e}: {above}");
+        assert!(above > 0.025 && above < 0.035, "E = {e}: {above}");
     }
 }
 
