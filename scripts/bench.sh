@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The benchmarks (see BENCHMARKS.md): `scripts/bench.sh import [ARGS]` (the default) needs
 # sqlite3 for the SQLite floor and a PostgreSQL; `scripts/bench.sh web [ARGS]` needs wrk, the
-# front-end packages and a PostgreSQL.
+# front-end packages and a PostgreSQL; `scripts/bench.sh survival [ARGS]` needs Rscript (r-cran-survival)
+# and python3 with numpy, pandas and lifelines.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/common.sh
@@ -18,5 +19,7 @@ case "$which" in
     command -v wrk >/dev/null 2>&1 || apt_install wrk
     ensure_web_assets
     cargo bench --locked -p tessera --bench web -- "$@" ;;
-  *) echo "usage: scripts/bench.sh [import|web] [options]" >&2; exit 2 ;;
+  survival)
+    cargo bench --locked -p tessera --bench survival -- "$@" ;;
+  *) echo "usage: scripts/bench.sh [import|web|survival] [options]" >&2; exit 2 ;;
 esac

@@ -4,10 +4,11 @@
 //! package defines them (`survfit`, `survdiff` with `rho = 0`), and checked against it to 1e-9
 //! in `tests/survival.rs`.
 //!
-//! Data are sorted once; each group is then one pass in time order, with compensated
-//! (Neumaier) sums for the quantities that add up over many times.
-
-use std::cmp::Ordering;
+//! Rows are split by group with a counting sort and each group's times radix-sorted (no index
+//! array, only the bits that differ); each group is then one pass in time order, with
+//! compensated (Neumaier) sums for the quantities that add up over many times. The order of
+//! every floating-point operation is fixed by the times alone, so results do not depend on the
+//! order of the rows.
 
 /// Why an analysis could not run. Names the row (from 1) and what is wrong with it.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
@@ -118,11 +119,210 @@ fn check(time: &[f64], other: usize) -> Result<(), SurvivalError> {
     Ok(())
 }
 
-/// Row indices ordered by time (stable, so ties keep their input order).
-fn order_by_time(time: &[f64], rows: impl Iterator<Item = usize>) -> Vec<usize> {
-    let mut idx: Vec<usize> = rows.collect();
-    idx.sort_by(|&a, &b| time[a].partial_cmp(&time[b]).unwrap_or(Ordering::Equal));
-    idx
+/// A further column must be as long as the times (already checked by `check`).
+fn same_length(time: &[f64], other: usize) -> Result<(), SurvivalError> {
+    if time.len() == other { Ok(()) } else { Err(SurvivalError::Lengths(time.len(), other)) }
+}
+
+/// How times become integer keys that order like them: whole numbers (days, say) as
+/// themselves, anything else by its bits (those of a finite f64 ≥ 0 order like it, −0 taken as
+/// +0) shifted past the trailing zero bits every time shares; either way less the smallest.
+#[derive(Debug, Clone, Copy)]
+struct TimeKeys {
+    whole: bool,
+    shift: u32,
+    min: u64,
+    /// The largest key.
+    max: u64,
+}
+
+/// Whole numbers below this (2^53) are exact in an f64 and can be keys as they are.
+const WHOLE_LIMIT: f64 = 9_007_199_254_740_992.0;
+
+fn time_bits(t: f64) -> u64 {
+    if t == 0.0 { 0 } else { t.to_bits() }
+}
+
+impl TimeKeys {
+    fn new(n: usize, time: impl Fn(usize) -> f64) -> Self {
+        // One pass: are all times whole (a round trip through u64 is exact, and cheaper than
+        // `fract`), the bits any of them has, and the smallest and largest (keys order like them).
+        let (whole, any, lo, hi) = (0..n).fold((true, 0u64, f64::INFINITY, 0.0f64), |(whole, any, lo, hi), i| {
+            let t = time(i);
+            (whole && t < WHOLE_LIMIT && (t as u64) as f64 == t, any | time_bits(t), lo.min(t), hi.max(t))
+        });
+        let shift = if whole || any == 0 { 0 } else { any.trailing_zeros() };
+        let raw = TimeKeys { whole, shift, min: 0, max: 0 };
+        if n == 0 {
+            return raw;
+        }
+        let min = raw.key(lo);
+        TimeKeys { whole, shift, min, max: raw.key(hi) - min }
+    }
+
+    fn key(self, t: f64) -> u64 {
+        let k = if self.whole { t as u64 } else { time_bits(t) >> self.shift };
+        k - self.min
+    }
+
+    fn time(self, key: u64) -> f64 {
+        let k = key + self.min;
+        if self.whole { k as f64 } else { f64::from_bits(k << self.shift) }
+    }
+}
+
+/// Each cell's (a group's, or a stratum's group's) distinct times in order, with the events
+/// and censorings at each: cell `c` is `key[starts[c]..starts[c + 1]]` and the same range of
+/// `events` and `censored`. Built in time linear in the rows, with no index array to chase:
+/// by counting when cells × distinct keys are few (registry times in days), else by a counting
+/// sort into cells and a radix sort within each.
+struct Runs {
+    keys: TimeKeys,
+    key: Vec<u64>,
+    events: Vec<u64>,
+    censored: Vec<u64>,
+    starts: Vec<usize>,
+}
+
+impl Runs {
+    fn new(
+        n: usize,
+        cells: usize,
+        cell: impl Fn(usize) -> usize,
+        time: impl Fn(usize) -> f64,
+        event: impl Fn(usize) -> bool,
+    ) -> Self {
+        let keys = TimeKeys::new(n, &time);
+        let mut runs = Runs { keys, key: Vec::new(), events: Vec::new(), censored: Vec::new(), starts: vec![0] };
+        let span = usize::try_from(keys.max).ok().and_then(|m| m.checked_add(1));
+        let slots = span.and_then(|s| s.checked_mul(cells)).and_then(|s| s.checked_mul(2));
+        match (span, slots) {
+            (Some(span), Some(slots)) if u32::try_from(n).is_ok() && slots <= (4 * n).max(1 << 16) => {
+                // One counter per (cell, key, event): one pass over the rows, one over the counters.
+                let mut count = vec![0u32; slots];
+                for i in 0..n {
+                    count[(cell(i) * span + keys.key(time(i)) as usize) * 2 + usize::from(event(i))] += 1;
+                }
+                for per_cell in count.chunks_exact(2 * span) {
+                    for (k, dc) in per_cell.chunks_exact(2).enumerate() {
+                        if dc[0] + dc[1] > 0 {
+                            runs.push(k as u64, u64::from(dc[1]), u64::from(dc[0]));
+                        }
+                    }
+                    runs.starts.push(runs.key.len());
+                }
+            }
+            _ => {
+                let (sorted, starts) =
+                    sort_by_cell(n, cells, &cell, |i| (keys.key(time(i)) << 1) | u64::from(event(i)));
+                for w in starts.windows(2) {
+                    let cell = &sorted[w[0]..w[1]];
+                    let mut i = 0;
+                    while i < cell.len() {
+                        let t = cell[i] >> 1;
+                        let end = i + cell[i..].iter().take_while(|&&k| k >> 1 == t).count();
+                        let d = cell[i..end].iter().map(|k| k & 1).sum::<u64>();
+                        runs.push(t, d, (end - i) as u64 - d);
+                        i = end;
+                    }
+                    runs.starts.push(runs.key.len());
+                }
+            }
+        }
+        runs
+    }
+
+    fn push(&mut self, key: u64, events: u64, censored: u64) {
+        self.key.push(key);
+        self.events.push(events);
+        self.censored.push(censored);
+    }
+
+    /// Cell `c`'s (time keys, events, censored).
+    fn cell(&self, c: usize) -> (&[u64], &[u64], &[u64]) {
+        let r = self.starts[c]..self.starts[c + 1];
+        (&self.key[r.clone()], &self.events[r.clone()], &self.censored[r])
+    }
+
+    /// Rows in cell `c`.
+    fn rows(&self, c: usize) -> u64 {
+        let (_, d, c) = self.cell(c);
+        d.iter().sum::<u64>() + c.iter().sum::<u64>()
+    }
+}
+
+/// A counting sort of `n` rows' keys into `cells` cells, then a radix sort of each cell: the
+/// keys, and where each cell starts (with the end last).
+fn sort_by_cell(
+    n: usize,
+    cells: usize,
+    cell: impl Fn(usize) -> usize,
+    key: impl Fn(usize) -> u64,
+) -> (Vec<u64>, Vec<usize>) {
+    let mut starts = vec![0usize; cells + 1];
+    for i in 0..n {
+        starts[cell(i) + 1] += 1;
+    }
+    for c in 0..cells {
+        starts[c + 1] += starts[c];
+    }
+    let mut next = starts.clone();
+    let mut keys = vec![0u64; n];
+    for i in 0..n {
+        let c = cell(i);
+        keys[next[c]] = key(i);
+        next[c] += 1;
+    }
+    let largest = starts.windows(2).map(|w| w[1] - w[0]).max().unwrap_or(0);
+    let mut scratch = vec![0u64; largest];
+    for w in starts.windows(2) {
+        radix_sort(&mut keys[w[0]..w[1]], &mut scratch);
+    }
+    (keys, starts)
+}
+
+/// Sorts `keys` with a least-significant-digit radix sort over only the bits that differ
+/// between them, in digits of at most 12 bits (a 32 KiB histogram, which stays in cache).
+fn radix_sort(keys: &mut [u64], scratch: &mut [u64]) {
+    if keys.len() < 512 {
+        keys.sort_unstable();
+        return;
+    }
+    let (any, all) = keys.iter().fold((0u64, !0u64), |(o, a), &k| (o | k, a & k));
+    let differ = any ^ all;
+    if differ == 0 {
+        return;
+    }
+    let low = differ.trailing_zeros();
+    let span = 64 - differ.leading_zeros() - low;
+    let passes = span.div_ceil(12);
+    let width = span.div_ceil(passes);
+    let mask = (1u64 << width) - 1;
+    let scratch = &mut scratch[..keys.len()];
+    let mut count = vec![0usize; 1 << width];
+    for pass in 0..passes {
+        let shift = low + pass * width;
+        let (from, to): (&[u64], &mut [u64]) =
+            if pass % 2 == 0 { (&*keys, &mut *scratch) } else { (&*scratch, &mut *keys) };
+        count.iter_mut().for_each(|c| *c = 0);
+        for &k in from {
+            count[((k >> shift) & mask) as usize] += 1;
+        }
+        let mut sum = 0;
+        for c in count.iter_mut() {
+            let here = *c;
+            *c = sum;
+            sum += here;
+        }
+        for &k in from {
+            let digit = ((k >> shift) & mask) as usize;
+            to[count[digit]] = k;
+            count[digit] += 1;
+        }
+    }
+    if passes % 2 == 1 {
+        keys.copy_from_slice(scratch);
+    }
 }
 
 /// Confidence limits of S with cumulative-hazard standard error `se`, as R computes them.
@@ -149,27 +349,15 @@ fn limits(surv: f64, se: f64, z: f64, conf: ConfType) -> (Option<f64>, Option<f6
     }
 }
 
-/// The Kaplan–Meier estimate of `time` (event = true, censored = false) over the rows `rows`,
-/// already ordered by time.
-fn km_ordered(time: &[f64], event: &[bool], ordered: &[usize], z: f64, conf: ConfType) -> KaplanMeier {
-    let n = ordered.len() as u64;
-    let mut steps = Vec::new();
+/// The Kaplan–Meier estimate of one cell of `runs`.
+fn km_runs(runs: &Runs, cell: usize, z: f64, conf: ConfType) -> KaplanMeier {
+    let (keys, events, censored) = runs.cell(cell);
+    let n = runs.rows(cell);
+    let mut steps = Vec::with_capacity(keys.len());
     let mut at_risk = n;
     let mut surv = 1.0f64;
     let mut var = Sum::default();
-    let mut events = 0u64;
-    let mut i = 0;
-    while i < ordered.len() {
-        let t = time[ordered[i]];
-        let (mut d, mut c) = (0u64, 0u64);
-        while i < ordered.len() && time[ordered[i]] == t {
-            if event[ordered[i]] {
-                d += 1;
-            } else {
-                c += 1;
-            }
-            i += 1;
-        }
+    for ((&key, &d), &c) in keys.iter().zip(events).zip(censored) {
         let nr = at_risk as f64;
         if d > 0 {
             surv *= (nr - d as f64) / nr;
@@ -180,19 +368,19 @@ fn km_ordered(time: &[f64], event: &[bool], ordered: &[usize], z: f64, conf: Con
         // Once every subject at risk has had the event, S is 0 and its variance undefined (R: Inf).
         let std_err = if surv == 0.0 { f64::INFINITY } else { var.value().sqrt() };
         let (lower, upper) = limits(surv, std_err, z, conf);
-        steps.push(KmStep { time: t, n_risk: at_risk, n_event: d, n_censor: c, surv, std_err, lower, upper });
-        events += d;
+        let time = runs.keys.time(key);
+        steps.push(KmStep { time, n_risk: at_risk, n_event: d, n_censor: c, surv, std_err, lower, upper });
         at_risk -= d + c;
     }
-    KaplanMeier { steps, n, events }
+    KaplanMeier { steps, n, events: events.iter().sum() }
 }
 
 /// Kaplan–Meier of one sample, with limits at `level` (e.g. 0.95) on the `conf` scale.
 pub fn kaplan_meier(time: &[f64], event: &[bool], conf: ConfType, level: f64) -> Result<KaplanMeier, SurvivalError> {
     check(time, event.len())?;
     let z = z_for(level)?;
-    let ordered = order_by_time(time, 0..time.len());
-    Ok(km_ordered(time, event, &ordered, z, conf))
+    let runs = Runs::new(time.len(), 1, |_| 0, |i| time[i], |i| event[i]);
+    Ok(km_runs(&runs, 0, z, conf))
 }
 
 /// Kaplan–Meier per group (`group[i]` in `0..groups`), sorted once. Groups without rows get
@@ -205,19 +393,11 @@ pub fn kaplan_meier_by_group(
     level: f64,
 ) -> Result<Vec<KaplanMeier>, SurvivalError> {
     check(time, event.len())?;
-    check(time, group.len())?;
+    same_length(time, group.len())?;
     let z = z_for(level)?;
     let groups = group.iter().copied().max().map_or(0, |g| g as usize + 1);
-    let mut idx: Vec<usize> = (0..time.len()).collect();
-    idx.sort_by(|&a, &b| group[a].cmp(&group[b]).then(time[a].partial_cmp(&time[b]).unwrap_or(Ordering::Equal)));
-    let mut out = Vec::with_capacity(groups);
-    let mut start = 0;
-    for g in 0..groups as u32 {
-        let end = start + idx[start..].iter().take_while(|&&i| group[i] == g).count();
-        out.push(km_ordered(time, event, &idx[start..end], z, conf));
-        start = end;
-    }
-    Ok(out)
+    let runs = Runs::new(time.len(), groups, |i| group[i] as usize, |i| time[i], |i| event[i]);
+    Ok((0..groups).map(|g| km_runs(&runs, g, z, conf)).collect())
 }
 
 impl KaplanMeier {
@@ -273,74 +453,108 @@ impl LogRank {
     }
 }
 
-/// The log-rank test across `group` (values `0..k`), optionally stratified by `strata`: each
-/// stratum's observed, expected and variance are summed before the statistic is formed.
-pub fn log_rank(time: &[f64], event: &[bool], group: &[u32], strata: Option<&[u32]>) -> Result<LogRank, SurvivalError> {
-    check(time, event.len())?;
-    check(time, group.len())?;
-    if let Some(s) = strata {
-        check(time, s.len())?;
-    }
-    let k = group.iter().copied().max().map_or(0, |g| g as usize + 1);
-    let stratum = |i: usize| strata.map_or(0, |s| s[i]);
-    let mut idx: Vec<usize> = (0..time.len()).collect();
-    idx.sort_by(|&a, &b| stratum(a).cmp(&stratum(b)).then(time[a].partial_cmp(&time[b]).unwrap_or(Ordering::Equal)));
+/// The log-rank sums over strata: observed, expected and variance (k × k, row-major), and how
+/// many rows each group has.
+struct LogRankSums {
+    k: usize,
+    observed: Vec<f64>,
+    expected: Vec<Sum>,
+    variance: Vec<Sum>,
+    rows: Vec<u64>,
+}
 
-    let mut observed = vec![0.0; k];
-    let mut expected: Vec<Sum> = vec![Sum::default(); k];
-    let mut variance: Vec<Vec<Sum>> = vec![vec![Sum::default(); k]; k];
-    let mut at_risk = vec![0u64; k];
-    let mut deaths = vec![0u64; k];
-    let mut start = 0;
-    while start < idx.len() {
-        let s = stratum(idx[start]);
-        let end = start + idx[start..].iter().take_while(|&&i| stratum(i) == s).count();
-        at_risk.iter_mut().for_each(|n| *n = 0);
-        for &i in &idx[start..end] {
-            at_risk[group[i] as usize] += 1;
+impl LogRankSums {
+    /// Adds one stratum, whose `runs` have one cell per group: its times in order, each
+    /// group's events and numbers at risk read off the front of its cell.
+    fn add_stratum(&mut self, runs: &Runs) {
+        let k = self.k;
+        let mut at_risk: Vec<u64> = (0..k).map(|g| runs.rows(g)).collect();
+        let mut at = vec![0usize; k];
+        let mut deaths = vec![0u64; k];
+        let mut removed = vec![0u64; k];
+        let mut p = vec![0.0f64; k];
+        for (rows, n) in self.rows.iter_mut().zip(&at_risk) {
+            *rows += n;
         }
-        let mut i = start;
-        while i < end {
-            let t = time[idx[i]];
-            deaths.iter_mut().for_each(|d| *d = 0);
-            let first = i;
-            while i < end && time[idx[i]] == t {
-                if event[idx[i]] {
-                    deaths[group[idx[i]] as usize] += 1;
+        let cells: Vec<_> = (0..k).map(|g| runs.cell(g)).collect();
+        // The next time is the earliest at the front of any group's cell.
+        while let Some(t) = cells.iter().zip(&at).filter_map(|((keys, _, _), &i)| keys.get(i)).min().copied() {
+            for (g, (keys, events, censored)) in cells.iter().enumerate() {
+                (deaths[g], removed[g]) = (0, 0);
+                if keys.get(at[g]) == Some(&t) {
+                    (deaths[g], removed[g]) = (events[at[g]], events[at[g]] + censored[at[g]]);
+                    at[g] += 1;
                 }
-                i += 1;
             }
             let d: u64 = deaths.iter().sum();
             let n: u64 = at_risk.iter().sum();
             if d > 0 {
                 let (nf, df) = (n as f64, d as f64);
                 for g in 0..k {
-                    observed[g] += deaths[g] as f64;
-                    expected[g].add(at_risk[g] as f64 * df / nf);
+                    self.observed[g] += deaths[g] as f64;
+                    self.expected[g].add(at_risk[g] as f64 * df / nf);
                 }
                 if n > 1 {
                     let w = df * (nf - df) / (nf - 1.0);
-                    for g in 0..k {
-                        let pg = at_risk[g] as f64 / nf;
-                        for h in 0..k {
-                            let ph = at_risk[h] as f64 / nf;
+                    for (pg, n) in p.iter_mut().zip(&at_risk) {
+                        *pg = *n as f64 / nf;
+                    }
+                    for (g, row) in self.variance.chunks_exact_mut(k).enumerate() {
+                        let wp = w * p[g];
+                        for (h, (v, ph)) in row.iter_mut().zip(&p).enumerate() {
                             let delta = if g == h { 1.0 } else { 0.0 };
-                            variance[g][h].add(w * pg * (delta - ph));
+                            v.add(wp * (delta - ph));
                         }
                     }
                 }
             }
-            for &j in &idx[first..i] {
-                at_risk[group[j] as usize] -= 1;
+            for (n, r) in at_risk.iter_mut().zip(&removed) {
+                *n -= r;
             }
         }
-        start = end;
     }
+}
+
+/// The log-rank test across `group` (values `0..k`), optionally stratified by `strata`: each
+/// stratum's observed, expected and variance are summed before the statistic is formed.
+pub fn log_rank(time: &[f64], event: &[bool], group: &[u32], strata: Option<&[u32]>) -> Result<LogRank, SurvivalError> {
+    check(time, event.len())?;
+    same_length(time, group.len())?;
+    if let Some(s) = strata {
+        same_length(time, s.len())?;
+    }
+    let k = group.iter().copied().max().map_or(0, |g| g as usize + 1);
+    let mut sums = LogRankSums {
+        k,
+        observed: vec![0.0; k],
+        expected: vec![Sum::default(); k],
+        variance: vec![Sum::default(); k * k],
+        rows: vec![0; k],
+    };
+    match strata {
+        None => sums.add_stratum(&Runs::new(time.len(), k, |i| group[i] as usize, |i| time[i], |i| event[i])),
+        Some(s) => {
+            // Strata in ascending order, as the sums have always been formed.
+            let mut rows: Vec<usize> = (0..time.len()).collect();
+            rows.sort_unstable_by_key(|&i| s[i]);
+            for stratum in rows.chunk_by(|&a, &b| s[a] == s[b]) {
+                let runs = Runs::new(
+                    stratum.len(),
+                    k,
+                    |j| group[stratum[j]] as usize,
+                    |j| time[stratum[j]],
+                    |j| event[stratum[j]],
+                );
+                sums.add_stratum(&runs);
+            }
+        }
+    }
+    let LogRankSums { observed, expected, variance, rows, .. } = sums;
     let expected: Vec<f64> = expected.into_iter().map(Sum::value).collect();
-    let variance: Vec<Vec<f64>> = variance.into_iter().map(|r| r.into_iter().map(Sum::value).collect()).collect();
+    let variance: Vec<Vec<f64>> = variance.chunks_exact(k).map(|r| r.iter().map(|s| s.value()).collect()).collect();
     // Groups with any data; the statistic uses all but the last of them (the variance matrix has
     // rank one less than their number).
-    let present: Vec<usize> = (0..k).filter(|&g| group.iter().any(|&x| x as usize == g)).collect();
+    let present: Vec<usize> = (0..k).filter(|&g| rows[g] > 0).collect();
     if present.len() < 2 {
         return Err(SurvivalError::OneGroup);
     }
