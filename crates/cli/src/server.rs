@@ -34,9 +34,18 @@ pub fn build_state(settings: &Settings, store: Store, public_url: &str, clock: C
     if let Some(limit) = settings.web.address_limit {
         account_settings.address_limit = limit;
     }
-    let accounts =
-        Accounts::new(store, clock, PlatformKeys::derive(&master), policy, Mailer::new(&mail)?, account_settings)?;
-    Ok(AppState::new(accounts, assets))
+    let accounts = Accounts::new(
+        store.clone(),
+        clock,
+        PlatformKeys::derive(&master),
+        policy,
+        Mailer::new(&mail)?,
+        account_settings,
+    )?;
+    // Outcome reports are rebuilt at most every ten minutes: the statistics run over a whole
+    // registry, and new records do not need to show within seconds.
+    let reports = tessera_report::Reports::new(store, std::sync::Arc::new(master), std::time::Duration::from_secs(600));
+    Ok(AppState::new(accounts, assets).with_reports(reports))
 }
 
 async fn shutdown_signal() {

@@ -18,17 +18,19 @@ mod charts;
 mod folder;
 mod json;
 mod published;
+mod view;
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 pub use build::{CprSection, OutlierRow, RegistryReport, Settings, SiteReport};
-pub use folder::write_folder;
-pub use published::{Count, PublishedCpr};
+pub use folder::{outliers_csv, write_folder};
+pub use published::{Count, HIDDEN_NOTE, PublishedCpr, cpr_counts, lone};
 use tessera_domain::RegistryId;
 use tessera_store::Store;
 use tessera_vault::MasterKey;
+pub use view::{FunnelRow, GroupRow, OutlierView, SectionView, SiteView, View, cusum_stem};
 
 /// Who a report is for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

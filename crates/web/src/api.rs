@@ -37,7 +37,7 @@ pub fn routes() -> Router<AppState> {
         version = "1",
         description = "Clinical registries platform. Authenticate with POST /api/v1/session, then POST /api/v1/session/totp; the session cookie carries the rest."
     ),
-    paths(create_session, session_totp, delete_session, me, sessions, ready)
+    paths(create_session, session_totp, delete_session, me, sessions, ready, crate::outcomes::api_outcomes)
 )]
 struct ApiDoc;
 

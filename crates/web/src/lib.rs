@@ -21,6 +21,7 @@
 mod api;
 mod error;
 pub mod http;
+mod outcomes;
 mod pages;
 pub mod session;
 mod views;
@@ -72,6 +73,7 @@ impl Assets {
 struct Inner {
     accounts: Accounts,
     assets: Assets,
+    reports: Option<Arc<tessera_report::Reports>>,
 }
 
 /// Everything a request handler needs. Cheap to clone.
@@ -81,7 +83,22 @@ pub struct AppState(Arc<Inner>);
 impl AppState {
     /// State over the account service and the front-end files.
     pub fn new(accounts: Accounts, assets: Assets) -> Self {
-        AppState(Arc::new(Inner { accounts, assets }))
+        AppState(Arc::new(Inner { accounts, assets, reports: None }))
+    }
+
+    /// The same state with outcome reports (the outcome pages answer 404 without them).
+    pub fn with_reports(self, reports: tessera_report::Reports) -> Self {
+        let Inner { accounts, assets, .. } = &*self.0;
+        AppState(Arc::new(Inner {
+            accounts: accounts.clone(),
+            assets: assets.clone(),
+            reports: Some(Arc::new(reports)),
+        }))
+    }
+
+    /// The outcome reports, if configured.
+    pub fn reports(&self) -> Option<&tessera_report::Reports> {
+        self.0.reports.as_deref()
     }
 
     /// The account service.
@@ -101,7 +118,8 @@ pub fn router(state: AppState) -> Router {
     let statics = state.assets().web_dir.join("static");
     Router::new()
         .merge(pages::routes())
-        .nest("/api/v1", api::routes())
+        .merge(outcomes::routes())
+        .nest("/api/v1", api::routes().merge(outcomes::api_routes()))
         .route("/api/openapi.json", axum::routing::get(api::openapi))
         .route("/health", axum::routing::get(|| async { "ok" }))
         .route("/ready", axum::routing::get(api::ready))

@@ -278,3 +278,57 @@ pub struct UsersPage {
     /// Accounts.
     pub users: Vec<UserView>,
 }
+
+#[derive(Template)]
+#[template(path = "outcomes.html")]
+/// A registry's outcome statistics.
+pub struct OutcomesPage {
+    /// Layout.
+    pub l: Layout,
+    /// The report as text (published).
+    pub v: tessera_report::View,
+}
+
+#[derive(Template)]
+#[template(path = "outcomes_section.html")]
+/// One cumulative-revision table with its chart.
+pub struct SectionPage {
+    /// Layout.
+    pub l: Layout,
+    /// Registry id.
+    pub registry: String,
+    /// The table.
+    pub s: tessera_report::SectionView,
+    /// Column headings of the report years.
+    pub years: Vec<String>,
+}
+
+#[derive(Template)]
+#[template(path = "outcomes_funnel.html")]
+/// The funnel plot and its table.
+pub struct FunnelPage {
+    /// Layout.
+    pub l: Layout,
+    /// The report as text (published).
+    pub v: tessera_report::View,
+}
+
+#[derive(Template)]
+#[template(path = "outcomes_cusum.html")]
+/// One organisation's CUSUM.
+pub struct CusumPage {
+    /// Layout.
+    pub l: Layout,
+    /// Registry id.
+    pub registry: String,
+    /// ODS code.
+    pub ods: String,
+    /// The chart's title.
+    pub title: String,
+    /// Primaries monitored.
+    pub monitored: u64,
+    /// Signals.
+    pub signals: usize,
+    /// Threshold.
+    pub h: f64,
+}

@@ -1,0 +1,127 @@
+//! The outcome pages, charts and API of a real `tessera serve` on synthetic data: behind
+//! sign-in, published output only (no count from 1 to 4 in the clear), charts as SVG and CSV.
+
+mod common;
+
+use common::{Server, ok, registries_dir, tessera};
+use tessera_testkit::TestDb;
+use tessera_testkit::http::Browser;
+
+const PASSWORD: &str = "granite kettle orchestra 61";
+
+fn now() -> i64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs() as i64
+}
+
+/// Every count in the published JSON is 0, at least 5, or a suppression mark.
+fn assert_no_small_count(v: &serde_json::Value, path: &str, checked: &mut usize) {
+    match v {
+        serde_json::Value::Object(m) => {
+            for (k, x) in m {
+                let p = format!("{path}.{k}");
+                if ["primaries", "revisions", "at_risk", "deaths", "observed"].contains(&k.as_str()) {
+                    *checked += 1;
+                    match x {
+                        serde_json::Value::Number(n) => {
+                            let n = n.as_u64().unwrap();
+                            assert!(n == 0 || n >= 5, "{p} = {n} is published");
+                        }
+                        serde_json::Value::String(s) => assert!(s == "<5" || s == "*", "{p} = {s}"),
+                        other => panic!("{p} = {other}"),
+                    }
+                } else {
+                    assert_no_small_count(x, &p, checked);
+                }
+            }
+        }
+        serde_json::Value::Array(a) => {
+            a.iter().enumerate().for_each(|(i, x)| assert_no_small_count(x, &format!("{path}[{i}]"), checked))
+        }
+        _ => {}
+    }
+}
+
+#[tokio::test]
+async fn outcome_pages_charts_and_api_are_behind_sign_in_and_publish_no_small_count() {
+    let db = TestDb::sqlite();
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("t/tessera.toml");
+    ok(&tessera(&config, &["init", "--dir", dir.path().join("t").to_str().unwrap(), "--database-url", db.url()]));
+    for f in ["joints.toml", "breast.toml"] {
+        ok(&tessera(&config, &["registry", "load", registries_dir().join(f).to_str().unwrap()]));
+    }
+    ok(&tessera(&config, &["synth", "--patients", "20000", "--seed", "5"]));
+    let server = Server::start(&config, &dir.path().join("server.log"), "info");
+    let link = server.bootstrap.clone().expect("bootstrap link");
+
+    // Not signed in: the pages send people to sign in, the API refuses.
+    let mut anonymous = Browser::new(&server.ip_url());
+    let r = anonymous.get("/registries/njr/outcomes").await;
+    assert!(r.status.is_redirection(), "{}", r.status);
+    assert_eq!(anonymous.get("/registries/njr/outcomes/funnel/chart.svg").await.status.is_redirection(), true);
+    assert_eq!(anonymous.get("/api/v1/registries/njr/outcomes").await.status, 401);
+
+    let mut b = Browser::new(&server.ip_url());
+    let (secret, factor) = b.bootstrap_operator(&link, "Olivia Operator", "olivia@ops.example", PASSWORD).await;
+    let seed = tessera_auth::totp::seed_from_base32(&secret).unwrap();
+    let code = tessera_auth::totp::code_at(&seed, now());
+    let r = b.post("/account/security/totp", &[("factor", &factor), ("code", &code)]).await;
+    assert_eq!(r.location(), Some("/account/security/recovery-codes"), "{}", r.body);
+
+    let index = b.get("/registries/njr/outcomes").await;
+    assert_eq!(index.status, 200);
+    for text in ["Implant outliers", "Dunmore Crescent MoM Cup", "Corvel Arclight Knee Femoral", "Hip", "Knee"] {
+        assert!(index.body.contains(text), "the outcomes page shows {text}");
+    }
+    let section = b.get("/registries/njr/outcomes/survival/hip-brand-acetabular-cup").await;
+    assert_eq!(section.status, 200);
+    assert!(section.body.contains("Log-rank test"));
+    let svg = b.get("/registries/njr/outcomes/survival/hip-brand-acetabular-cup/chart.svg").await;
+    assert_eq!(svg.status, 200);
+    assert_eq!(svg.headers["content-type"], "image/svg+xml; charset=utf-8");
+    assert!(svg.body.starts_with("<svg") && svg.body.contains("role=\"img\""));
+    let csv = b.get("/registries/njr/outcomes/survival/hip-brand-acetabular-cup/curves.csv").await;
+    assert_eq!(csv.status, 200);
+    assert!(csv.headers["content-disposition"].to_str().unwrap().starts_with("attachment"));
+    assert!(csv.body.starts_with("group,time,value,lower,upper"), "{}", &csv.body[..60.min(csv.body.len())]);
+    for path in [
+        "/registries/njr/outcomes/survival/hip-brand-acetabular-cup/at-risk.csv",
+        "/registries/njr/outcomes/funnel",
+        "/registries/njr/outcomes/funnel/chart.svg",
+        "/registries/njr/outcomes/funnel/data.csv",
+        "/registries/njr/outcomes/outliers.csv",
+        "/registries/bcir/outcomes",
+        "/registries/bcir/outcomes/survival/breast-brand-breast-implant",
+    ] {
+        assert_eq!(b.get(path).await.status, 200, "{path}");
+    }
+    for path in [
+        "/registries/nope/outcomes",
+        "/registries/njr/outcomes/survival/no-such-table",
+        "/registries/njr/outcomes/cusum/XXXXX",
+        "/registries/NJR%27--/outcomes",
+    ] {
+        assert_eq!(b.get(path).await.status, 404, "{path}");
+    }
+
+    // The API: published output, with no count from 1 to 4 anywhere.
+    let api = b.get("/api/v1/registries/njr/outcomes").await;
+    assert_eq!(api.status, 200);
+    let json: serde_json::Value = serde_json::from_str(&api.body).unwrap();
+    assert_eq!(json["audience"], "published");
+    let mut checked = 0;
+    assert_no_small_count(&json, "report", &mut checked);
+    assert!(checked > 100, "{checked} counts checked");
+    // With 20,000 patients many hospitals have 1 to 4 revisions: they are left off the funnel.
+    assert!(json["funnel"]["not_plotted_fewer_than_5_revisions"].as_u64().unwrap() > 10);
+    let bcir: serde_json::Value = serde_json::from_str(&b.get("/api/v1/registries/bcir/outcomes").await.body).unwrap();
+    assert_no_small_count(&bcir, "bcir", &mut checked);
+    let flagged: Vec<&str> = json["implant_outliers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|o| o["njr_level1"]["outlier"] == true && o["aoanjrr_first_stage"]["outlier"] == true)
+        .map(|o| o["component"].as_str().unwrap())
+        .collect();
+    assert_eq!(flagged, ["Dunmore Crescent MoM Cup", "Corvel Arclight Knee Femoral"]);
+}

@@ -1,0 +1,226 @@
+//! Outcome statistics pages and API: a registry's cumulative percent revision by brand,
+//! combination and attribute, implant outliers, the hospital funnel plot and CUSUMs, with each
+//! chart as SVG and CSV.
+//!
+//! Until per-registry grants exist (the access issue), these are open to every fully signed-in
+//! account and show only **published** output: counts under 5 suppressed, with secondary
+//! suppression (`tessera_report`'s disclosure control). The analyst's unsuppressed view is only
+//! available to whoever runs `tessera report --audience analyst` on the server.
+
+use axum::extract::{Path, State};
+use axum::http::header;
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use axum::{Json, Router};
+use std::sync::Arc;
+use tessera_domain::RegistryId;
+use tessera_report::{Audience, RegistryReport, ReportError, cusum_stem};
+
+use crate::AppState;
+use crate::api::ApiSession;
+use crate::error::WebError;
+use crate::session::SignedIn;
+use crate::views::{CusumPage, FunnelPage, Layout, OutcomesPage, SectionPage, render};
+
+/// What signed-in people other than analysts see.
+const AUDIENCE: Audience = Audience::Published;
+
+/// The pages.
+pub fn routes() -> Router<AppState> {
+    Router::new()
+        .route("/registries/{registry}/outcomes", get(index))
+        .route("/registries/{registry}/outcomes/survival/{section}", get(section_page))
+        .route("/registries/{registry}/outcomes/survival/{section}/chart.svg", get(section_svg))
+        .route("/registries/{registry}/outcomes/survival/{section}/curves.csv", get(section_csv))
+        .route("/registries/{registry}/outcomes/survival/{section}/at-risk.csv", get(section_at_risk_csv))
+        .route("/registries/{registry}/outcomes/outliers.csv", get(outliers_csv))
+        .route("/registries/{registry}/outcomes/funnel", get(funnel_page))
+        .route("/registries/{registry}/outcomes/funnel/chart.svg", get(funnel_svg))
+        .route("/registries/{registry}/outcomes/funnel/data.csv", get(funnel_csv))
+        .route("/registries/{registry}/outcomes/cusum/{ods}", get(cusum_page))
+        .route("/registries/{registry}/outcomes/cusum/{ods}/chart.svg", get(cusum_svg))
+        .route("/registries/{registry}/outcomes/cusum/{ods}/data.csv", get(cusum_csv))
+}
+
+/// The API routes (under `/api/v1`).
+pub fn api_routes() -> Router<AppState> {
+    Router::new().route("/registries/{registry}/outcomes", get(api_outcomes))
+}
+
+/// The report of a registry; an unknown registry, or one without outcome forms, is "not found".
+async fn report(state: &AppState, registry: &str) -> Result<Arc<RegistryReport>, WebError> {
+    let Some(reports) = state.reports() else { return Err(WebError::NotFound) };
+    let id = RegistryId::parse(registry).map_err(|_| WebError::NotFound)?;
+    match reports.registry(&id).await {
+        Ok(r) => Ok(r),
+        Err(ReportError::NoSpec(_)) | Err(ReportError::Store(tessera_store::StoreError::NotFound(_))) => {
+            Err(WebError::NotFound)
+        }
+        Err(e) => Err(WebError::Internal(e.into())),
+    }
+}
+
+fn svg(body: String) -> Response {
+    ([(header::CONTENT_TYPE, "image/svg+xml; charset=utf-8")], body).into_response()
+}
+
+fn csv(name: &str, body: String) -> Response {
+    (
+        [
+            (header::CONTENT_TYPE, "text/csv; charset=utf-8".to_owned()),
+            (header::CONTENT_DISPOSITION, format!("attachment; filename=\"{name}\"")),
+        ],
+        body,
+    )
+        .into_response()
+}
+
+async fn index(
+    SignedIn(_, ctx): SignedIn,
+    State(state): State<AppState>,
+    Path(registry): Path<String>,
+) -> Result<Response, WebError> {
+    let r = report(&state, &registry).await?;
+    let v = r.view(AUDIENCE);
+    Ok(render(&OutcomesPage { l: Layout::new(&format!("Outcomes: {}", r.registry), &ctx), v }))
+}
+
+async fn section_page(
+    SignedIn(_, ctx): SignedIn,
+    State(state): State<AppState>,
+    Path((registry, section)): Path<(String, String)>,
+) -> Result<Response, WebError> {
+    let r = report(&state, &registry).await?;
+    let (_, s) = r.section(&section).ok_or(WebError::NotFound)?;
+    let view = r.section_view(s, AUDIENCE);
+    let years = r.view(AUDIENCE).years;
+    Ok(render(&SectionPage { l: Layout::new(&view.title, &ctx), registry: r.registry.clone(), s: view, years }))
+}
+
+async fn section_svg(
+    SignedIn(..): SignedIn,
+    State(state): State<AppState>,
+    Path((registry, section)): Path<(String, String)>,
+) -> Result<Response, WebError> {
+    let r = report(&state, &registry).await?;
+    let (_, s) = r.section(&section).ok_or(WebError::NotFound)?;
+    Ok(svg(tessera_charts::km_chart(&r.km_chart(s, AUDIENCE))))
+}
+
+async fn section_csv(
+    SignedIn(..): SignedIn,
+    State(state): State<AppState>,
+    Path((registry, section)): Path<(String, String)>,
+) -> Result<Response, WebError> {
+    let r = report(&state, &registry).await?;
+    let (_, s) = r.section(&section).ok_or(WebError::NotFound)?;
+    Ok(csv(&format!("{}.csv", s.id), tessera_charts::km_csv(&r.km_chart(s, AUDIENCE))))
+}
+
+async fn section_at_risk_csv(
+    SignedIn(..): SignedIn,
+    State(state): State<AppState>,
+    Path((registry, section)): Path<(String, String)>,
+) -> Result<Response, WebError> {
+    let r = report(&state, &registry).await?;
+    let (_, s) = r.section(&section).ok_or(WebError::NotFound)?;
+    Ok(csv(&format!("{}-at-risk.csv", s.id), tessera_charts::km_at_risk_csv(&r.km_chart(s, AUDIENCE))))
+}
+
+async fn outliers_csv(
+    SignedIn(..): SignedIn,
+    State(state): State<AppState>,
+    Path(registry): Path<String>,
+) -> Result<Response, WebError> {
+    let r = report(&state, &registry).await?;
+    let body = tessera_report::outliers_csv(&r.view(AUDIENCE)).map_err(|e| WebError::Internal(e.into()))?;
+    Ok(csv("implant-outliers.csv", body))
+}
+
+async fn funnel_page(
+    SignedIn(_, ctx): SignedIn,
+    State(state): State<AppState>,
+    Path(registry): Path<String>,
+) -> Result<Response, WebError> {
+    let r = report(&state, &registry).await?;
+    let v = r.view(AUDIENCE);
+    Ok(render(&FunnelPage { l: Layout::new("Organisations: observed ÷ expected revisions", &ctx), v }))
+}
+
+async fn funnel_svg(
+    SignedIn(..): SignedIn,
+    State(state): State<AppState>,
+    Path(registry): Path<String>,
+) -> Result<Response, WebError> {
+    let r = report(&state, &registry).await?;
+    Ok(svg(tessera_charts::funnel_chart(&r.funnel_chart(AUDIENCE))))
+}
+
+async fn funnel_csv(
+    SignedIn(..): SignedIn,
+    State(state): State<AppState>,
+    Path(registry): Path<String>,
+) -> Result<Response, WebError> {
+    let r = report(&state, &registry).await?;
+    Ok(csv("funnel.csv", tessera_charts::funnel_csv(&r.funnel_chart(AUDIENCE))))
+}
+
+async fn cusum_page(
+    SignedIn(_, ctx): SignedIn,
+    State(state): State<AppState>,
+    Path((registry, ods)): Path<(String, String)>,
+) -> Result<Response, WebError> {
+    let r = report(&state, &registry).await?;
+    let chart = r.cusum_chart(&ods).ok_or(WebError::NotFound)?;
+    let unit = r.cusum_of(&ods).ok_or(WebError::NotFound)?;
+    Ok(render(&CusumPage {
+        l: Layout::new(&chart.title, &ctx),
+        registry: r.registry.clone(),
+        ods: ods.clone(),
+        title: chart.title.clone(),
+        monitored: unit.monitored,
+        signals: unit.cusum.signals.len(),
+        h: r.settings.cusum_h,
+    }))
+}
+
+async fn cusum_svg(
+    SignedIn(..): SignedIn,
+    State(state): State<AppState>,
+    Path((registry, ods)): Path<(String, String)>,
+) -> Result<Response, WebError> {
+    let r = report(&state, &registry).await?;
+    let chart = r.cusum_chart(&ods).ok_or(WebError::NotFound)?;
+    Ok(svg(tessera_charts::cusum_chart(&chart)))
+}
+
+async fn cusum_csv(
+    SignedIn(..): SignedIn,
+    State(state): State<AppState>,
+    Path((registry, ods)): Path<(String, String)>,
+) -> Result<Response, WebError> {
+    let r = report(&state, &registry).await?;
+    let chart = r.cusum_chart(&ods).ok_or(WebError::NotFound)?;
+    Ok(csv(&format!("{}.csv", cusum_stem(&ods)), tessera_charts::cusum_csv(&chart)))
+}
+
+/// `GET /api/v1/registries/{registry}/outcomes`: the registry's outcome report as JSON
+/// (published: counts under 5 suppressed).
+#[utoipa::path(
+    get,
+    path = "/api/v1/registries/{registry}/outcomes",
+    params(("registry" = String, Path, description = "Registry id, e.g. njr")),
+    responses(
+        (status = 200, description = "the outcome report: cumulative percent revision, implant outliers, funnel, CUSUM"),
+        (status = 401, description = "not signed in"),
+        (status = 404, description = "no such registry, or it records no operations")
+    )
+)]
+pub async fn api_outcomes(
+    ApiSession(_): ApiSession,
+    State(state): State<AppState>,
+    Path(registry): Path<String>,
+) -> Result<Json<serde_json::Value>, WebError> {
+    let r = report(&state, &registry).await?;
+    Ok(Json(r.to_json(AUDIENCE)))
+}
