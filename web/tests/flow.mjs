@@ -158,6 +158,36 @@ try {
   await check(op, 'accounts');
   await saveCookies(opContext);
 
+  // 2b. Outcome statistics: the registry's page, a Kaplan–Meier chart, the funnel plot and a
+  // CUSUM, each chart an SVG that must load and draw.
+  async function chartLoaded(page) {
+    const img = page.locator('img.tessera-chart').first();
+    await img.waitFor();
+    const ok = await img.evaluate((el) => el.complete && el.naturalWidth > 0);
+    if (!ok) throw new Error(`the chart did not load at ${page.url()}`);
+  }
+  await op.goto(`${BASE}/`);
+  await op.click('text=Outcomes of the National Joint Registry');
+  await expectHeading(op, 'Outcomes: njr');
+  if (!(await op.locator('text=Dunmore Crescent MoM Cup').count())) throw new Error('the outlier table is missing');
+  await check(op, 'outcomes');
+  await op.click('text=Hip: acetabular cup brand');
+  await expectHeading(op, 'Hip: acetabular cup brand');
+  await chartLoaded(op);
+  await check(op, 'outcomes-km-chart');
+  await op.goto(`${BASE}/registries/njr/outcomes`);
+  await op.click('text=Observed ÷ expected revisions by organisation (funnel plot)');
+  await expectHeading(op, 'observed ÷ expected revisions');
+  await chartLoaded(op);
+  await check(op, 'outcomes-funnel-chart');
+  await op.goto(`${BASE}/registries/njr/outcomes`);
+  const cusum = op.locator('a[href*="/outcomes/cusum/"]').first();
+  if (await cusum.count()) {
+    await cusum.click();
+    await chartLoaded(op);
+    await check(op, 'outcomes-cusum-chart');
+  }
+
   // 3. The invited person accepts in their own browser: a common password is refused with the
   //    reason, then a good one is accepted and TOTP is enrolled before anything else.
   const link = emailLinkTo('sam.surgeon@trust.example');

@@ -1,6 +1,8 @@
 //! The sign-in journey in real headless Chromium against `tessera serve`: bootstrap → invite →
 //! accept → refused common password → password → TOTP enrolment → sign in with TOTP → passkey
-//! enrolment and passkey sign-in (CDP virtual authenticator) → sign-out, with axe-core on every
+//! enrolment and passkey sign-in (CDP virtual authenticator) → sign-out, with the operator also
+//! visiting the outcome statistics (registry page, a Kaplan–Meier chart, the funnel plot, a CUSUM)
+//! on synthetic data, and axe-core on every
 //! page and a screenshot of each kept under `target/tmp/browser/`. The server logs at `debug`
 //! throughout, and afterwards its log is searched for every secret the journey saw.
 
@@ -26,6 +28,11 @@ fn the_sign_in_journey_works_in_chromium_is_accessible_and_leaks_no_secret_to_th
     let dir = tempfile::tempdir().unwrap();
     let config = dir.path().join("t/tessera.toml");
     ok(&tessera(&config, &["init", "--dir", dir.path().join("t").to_str().unwrap()]));
+    // Synthetic registries, for the outcome pages the journey visits.
+    for f in ["joints.toml", "breast.toml"] {
+        ok(&tessera(&config, &["registry", "load", common::registries_dir().join(f).to_str().unwrap()]));
+    }
+    ok(&tessera(&config, &["synth", "--patients", "40000", "--seed", "11"]));
     let log = dir.path().join("server.log");
     let mut server = Server::start(&config, &log, "debug");
     let bootstrap = server.bootstrap.clone().expect("a bootstrap link on first start");

@@ -58,7 +58,7 @@ async fn outcome_pages_charts_and_api_are_behind_sign_in_and_publish_no_small_co
     let mut anonymous = Browser::new(&server.ip_url());
     let r = anonymous.get("/registries/njr/outcomes").await;
     assert!(r.status.is_redirection(), "{}", r.status);
-    assert_eq!(anonymous.get("/registries/njr/outcomes/funnel/chart.svg").await.status.is_redirection(), true);
+    assert!(anonymous.get("/registries/njr/outcomes/funnel/chart.svg").await.status.is_redirection());
     assert_eq!(anonymous.get("/api/v1/registries/njr/outcomes").await.status, 401);
 
     let mut b = Browser::new(&server.ip_url());

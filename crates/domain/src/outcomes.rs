@@ -438,11 +438,14 @@ mod tests {
             ("op_operation_date".to_string(), "2020-02-03".to_string()),
             ("op_operation_type".to_string(), "EXPLANT".to_string()),
         ];
-        let (kind, side, date, attrs) = f.read(&values).unwrap();
-        assert_eq!(
-            (kind, side.as_str(), date, attrs),
-            (ProcedureKind::Revision, "L", date!(2020 - 02 - 03), vec![None])
-        );
+        let facts = f.read(&values).unwrap();
+        let expected = OperationFacts {
+            kind: ProcedureKind::Revision,
+            side: "L".into(),
+            date: date!(2020 - 02 - 03),
+            attributes: vec![None],
+        };
+        assert_eq!(facts, expected);
         assert_eq!(
             f.read(&values[..2]),
             Err(ProcedureError::Missing { form: "implant_operation".into(), field: "op_operation_type".into() })

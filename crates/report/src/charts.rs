@@ -3,12 +3,16 @@
 use tessera_charts::{AtRiskCell, CusumChart, FunnelChart, FunnelPoint, KmChart, KmGroup, KmPoint, LimitCurve};
 use tessera_domain::funnel::{FunnelPosition, limits};
 
-use crate::build::{CprSection, capitalise};
+use crate::build::CprSection;
 use crate::published::{Count, cpr_counts, lone};
 use crate::{Audience, RegistryReport};
 
 /// The most curves one chart shows (its palette's size); the largest groups are kept.
 pub const MAX_CURVES: usize = 8;
+
+/// Curves stop where fewer than this many primaries remain at risk: estimates from a handful
+/// of survivors swing wildly (joint registries truncate their curves the same way).
+pub const MIN_AT_RISK_DRAWN: u64 = 10;
 
 fn cpr(s: f64) -> f64 {
     100.0 * (1.0 - s)
@@ -41,7 +45,7 @@ impl RegistryReport {
                         .curve
                         .steps
                         .iter()
-                        .filter(|s| s.n_event > 0)
+                        .filter(|s| s.n_event > 0 && s.n_risk >= MIN_AT_RISK_DRAWN)
                         .map(|s| KmPoint {
                             time: s.time,
                             value: cpr(s.surv),
@@ -99,13 +103,13 @@ impl RegistryReport {
                 points: grid.iter().filter_map(|&e| limits(e).ok().map(|l| (e, pick(&l).0, pick(&l).1))).collect(),
             };
         FunnelChart {
-            title: format!("{}: revisions by organisation, observed ÷ expected", capitalise(&self.registry)),
+            title: format!("{}: revisions by organisation, observed ÷ expected", self.registry.to_uppercase()),
             x_label: "Expected revisions (national rates by site, age band and sex)".into(),
             y_label: "Observed ÷ expected".into(),
             points,
             limits: vec![
-                curve("95% limits", true, |l| (l.lower_95, l.upper_95)),
-                curve("99.8% limits", false, |l| (l.lower_998, l.upper_998)),
+                curve("95%", true, |l| (l.lower_95, l.upper_95)),
+                curve("99.8%", false, |l| (l.lower_998, l.upper_998)),
             ],
         }
     }
