@@ -14,7 +14,7 @@
 
 use std::cmp::Ordering;
 
-use crate::rates::CompensatedSum;
+use crate::numeric::StableSum;
 use crate::survival::{ConfType, SurvivalError, z_for};
 
 /// A state probability at one time: the event-free probability or one cause's cumulative
@@ -142,7 +142,7 @@ pub fn aalen_johansen(
     let dim = k + 1;
     let mut var = vec![0.0f64; dim * dim];
     let mut surv = 1.0f64;
-    let mut cif = vec![CompensatedSum::default(); k];
+    let mut cif = vec![StableSum::default(); k];
     let mut events = vec![0u64; k];
     let mut at_risk = time.len() as u64;
     let mut steps = Vec::new();

@@ -13,6 +13,8 @@
 
 use std::cmp::Ordering;
 
+use crate::numeric::StableSum;
+
 use statrs::distribution::{ChiSquared, ContinuousCDF as _, Normal};
 
 /// Convergence: the relative change in the log partial likelihood (R's `coxph.control(eps)`).
@@ -139,29 +141,6 @@ pub fn chi_square_p(statistic: f64, df: usize) -> f64 {
     ChiSquared::new(df as f64).map_or(f64::NAN, |d| d.sf(statistic))
 }
 
-/// Neumaier's compensated sum: keeps the rounding error of every addition.
-#[derive(Debug, Clone, Copy, Default)]
-struct Sum {
-    sum: f64,
-    carry: f64,
-}
-
-impl Sum {
-    fn add(&mut self, x: f64) {
-        let t = self.sum + x;
-        if self.sum.abs() >= x.abs() {
-            self.carry += (self.sum - t) + x;
-        } else {
-            self.carry += (x - t) + self.sum;
-        }
-        self.sum = t;
-    }
-
-    fn value(self) -> f64 {
-        self.sum + self.carry
-    }
-}
-
 /// The data in fitting order: sorted by (stratum, time descending), covariates centred and
 /// scaled, row-major.
 struct Sorted {
@@ -177,12 +156,12 @@ struct Sorted {
 /// Scratch space for one pass, allocated once per fit. Matrices are p×p, row-major; only the
 /// lower triangle (column ≤ row) is accumulated.
 struct Pass {
-    loglik: Sum,
-    u: Vec<Sum>,
-    imat: Vec<Sum>,
-    denom: Sum,
-    a: Vec<Sum>,
-    cmat: Vec<Sum>,
+    loglik: StableSum,
+    u: Vec<StableSum>,
+    imat: Vec<StableSum>,
+    denom: StableSum,
+    a: Vec<StableSum>,
+    cmat: Vec<StableSum>,
     a2: Vec<f64>,
     cmat2: Vec<f64>,
     /// Risk-set means and second moments with some of the tied deaths in (Efron's terms).
@@ -193,12 +172,12 @@ struct Pass {
 impl Pass {
     fn new(p: usize) -> Self {
         Pass {
-            loglik: Sum::default(),
-            u: vec![Sum::default(); p],
-            imat: vec![Sum::default(); p * p],
-            denom: Sum::default(),
-            a: vec![Sum::default(); p],
-            cmat: vec![Sum::default(); p * p],
+            loglik: StableSum::default(),
+            u: vec![StableSum::default(); p],
+            imat: vec![StableSum::default(); p * p],
+            denom: StableSum::default(),
+            a: vec![StableSum::default(); p],
+            cmat: vec![StableSum::default(); p * p],
             a2: vec![0.0; p],
             cmat2: vec![0.0; p * p],
             mean: vec![0.0; p],
@@ -210,14 +189,14 @@ impl Pass {
     /// matrix in `imat` (R's `coxfit6_iter`).
     fn run(&mut self, data: &Sorted, beta: &[f64], ties: Ties) -> f64 {
         let p = data.p;
-        self.loglik = Sum::default();
-        self.u.fill(Sum::default());
-        self.imat.fill(Sum::default());
+        self.loglik = StableSum::default();
+        self.u.fill(StableSum::default());
+        self.imat.fill(StableSum::default());
         for &(start, end, new_stratum) in &data.runs {
             if new_stratum {
-                self.denom = Sum::default();
-                self.a.fill(Sum::default());
-                self.cmat.fill(Sum::default());
+                self.denom = StableSum::default();
+                self.a.fill(StableSum::default());
+                self.cmat.fill(StableSum::default());
             }
             // Censored rows join the risk set at once; the deaths at this time are gathered
             // apart, because Efron's approximation lets them in a fraction at a time.
@@ -422,10 +401,10 @@ fn prepare(time: &[f64], event: &[bool], covariates: &[Vec<f64>], strata: Option
     let mut scale = vec![1.0; p];
     let mut x = vec![0.0; n * p];
     for (c, col) in covariates.iter().enumerate() {
-        let mut s = Sum::default();
+        let mut s = StableSum::default();
         col.iter().for_each(|&v| s.add(v));
         let mean = s.value() / n as f64;
-        let mut abs = Sum::default();
+        let mut abs = StableSum::default();
         col.iter().for_each(|&v| abs.add((v - mean).abs()));
         if abs.value() > 0.0 {
             scale[c] = n as f64 / abs.value();

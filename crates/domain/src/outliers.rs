@@ -17,7 +17,8 @@
 
 use std::collections::BTreeMap;
 
-use crate::rates::{CompensatedSum, Rate, RateError, poisson_upper_tail, revision_rate};
+use crate::numeric::StableSum;
+use crate::rates::{Rate, RateError, poisson_upper_tail, revision_rate};
 
 /// Why outliers could not be assessed; names the component.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
@@ -86,7 +87,7 @@ pub struct OutlierAssessment {
 struct Totals {
     primaries: u64,
     revisions: u64,
-    years: CompensatedSum,
+    years: StableSum,
 }
 
 impl Totals {

@@ -162,31 +162,6 @@ fn gamma_quantile(shape: f64, prob: f64, tail: Tail) -> f64 {
     x
 }
 
-/// Neumaier's compensated sum, for totals of many years or counts at very different scales.
-#[derive(Debug, Clone, Copy, Default)]
-pub(crate) struct CompensatedSum {
-    sum: f64,
-    carry: f64,
-}
-
-impl CompensatedSum {
-    /// Adds `x`, keeping the rounding error.
-    pub(crate) fn add(&mut self, x: f64) {
-        let t = self.sum + x;
-        if self.sum.abs() >= x.abs() {
-            self.carry += (self.sum - t) + x;
-        } else {
-            self.carry += (x - t) + self.sum;
-        }
-        self.sum = t;
-    }
-
-    /// The sum.
-    pub(crate) fn value(self) -> f64 {
-        self.sum + self.carry
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

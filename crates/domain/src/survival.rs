@@ -10,6 +10,8 @@
 //! every floating-point operation is fixed by the times alone, so results do not depend on the
 //! order of the rows.
 
+use crate::numeric::StableSum;
+
 /// Why an analysis could not run. Names the row (from 1) and what is wrong with it.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
 pub enum SurvivalError {
@@ -72,29 +74,6 @@ pub struct KaplanMeier {
     pub n: u64,
     /// Events.
     pub events: u64,
-}
-
-/// Neumaier's compensated sum: keeps the rounding error of every addition.
-#[derive(Debug, Clone, Copy, Default)]
-struct Sum {
-    sum: f64,
-    carry: f64,
-}
-
-impl Sum {
-    fn add(&mut self, x: f64) {
-        let t = self.sum + x;
-        if self.sum.abs() >= x.abs() {
-            self.carry += (self.sum - t) + x;
-        } else {
-            self.carry += (x - t) + self.sum;
-        }
-        self.sum = t;
-    }
-
-    fn value(self) -> f64 {
-        self.sum + self.carry
-    }
 }
 
 /// The standard normal quantile for a two-sided `level` (0.95 → 1.959963984540054).
@@ -356,7 +335,7 @@ fn km_runs(runs: &Runs, cell: usize, z: f64, conf: ConfType) -> KaplanMeier {
     let mut steps = Vec::with_capacity(keys.len());
     let mut at_risk = n;
     let mut surv = 1.0f64;
-    let mut var = Sum::default();
+    let mut var = StableSum::default();
     for ((&key, &d), &c) in keys.iter().zip(events).zip(censored) {
         let nr = at_risk as f64;
         if d > 0 {
@@ -458,8 +437,8 @@ impl LogRank {
 struct LogRankSums {
     k: usize,
     observed: Vec<f64>,
-    expected: Vec<Sum>,
-    variance: Vec<Sum>,
+    expected: Vec<StableSum>,
+    variance: Vec<StableSum>,
     rows: Vec<u64>,
 }
 
@@ -527,8 +506,8 @@ pub fn log_rank(time: &[f64], event: &[bool], group: &[u32], strata: Option<&[u3
     let mut sums = LogRankSums {
         k,
         observed: vec![0.0; k],
-        expected: vec![Sum::default(); k],
-        variance: vec![Sum::default(); k * k],
+        expected: vec![StableSum::default(); k],
+        variance: vec![StableSum::default(); k * k],
         rows: vec![0; k],
     };
     match strata {
@@ -550,7 +529,7 @@ pub fn log_rank(time: &[f64], event: &[bool], group: &[u32], strata: Option<&[u3
         }
     }
     let LogRankSums { observed, expected, variance, rows, .. } = sums;
-    let expected: Vec<f64> = expected.into_iter().map(Sum::value).collect();
+    let expected: Vec<f64> = expected.into_iter().map(StableSum::value).collect();
     let variance: Vec<Vec<f64>> = variance.chunks_exact(k).map(|r| r.iter().map(|s| s.value()).collect()).collect();
     // Groups with any data; the statistic uses all but the last of them (the variance matrix has
     // rank one less than their number).
@@ -611,16 +590,5 @@ mod tests {
         assert!(km.steps[2].std_err.is_infinite() && km.steps[2].lower.is_none());
         assert_eq!(km.median().0, Some(3.0));
         assert_eq!(kaplan_meier(&[1.0, -1.0], &[true, true], ConfType::Log, 0.95), Err(SurvivalError::BadTime(2)));
-    }
-
-    #[test]
-    fn compensated_sums_keep_small_terms() {
-        let mut s = Sum::default();
-        s.add(1e16);
-        for _ in 0..10 {
-            s.add(1.0);
-        }
-        s.add(-1e16);
-        assert_eq!(s.value(), 10.0);
     }
 }

@@ -4,25 +4,15 @@
 //! `survival_reference/make_competing_reference.R` for `mgus2` (progression vs death) and a small
 //! made-up set with three causes and heavy ties. Every number must agree to 1e-9 relative.
 
-use std::collections::BTreeMap;
-use std::path::Path;
+mod common;
 
+use std::collections::BTreeMap;
+
+use common::read;
 use tessera_domain::competing::{StateEstimate, aalen_johansen};
 use tessera_domain::survival::ConfType;
 
 const TOL: f64 = 1e-9;
-
-fn dir() -> &'static Path {
-    Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/survival_reference"))
-}
-
-fn read(name: &str) -> Vec<BTreeMap<String, String>> {
-    let mut r = csv::Reader::from_path(dir().join(name)).unwrap();
-    let headers = r.headers().unwrap().clone();
-    r.records()
-        .map(|rec| headers.iter().zip(rec.unwrap().iter()).map(|(h, v)| (h.to_owned(), v.to_owned())).collect())
-        .collect()
-}
 
 fn num(v: &str) -> Option<f64> {
     match v {

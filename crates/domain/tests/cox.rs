@@ -4,24 +4,14 @@
 //! covariates, strata, ties), so every fit R made is refitted here and every number compared to
 //! 1e-9 relative.
 
-use std::collections::BTreeMap;
-use std::path::Path;
+mod common;
 
+use std::collections::BTreeMap;
+
+use common::read;
 use tessera_domain::cox::{CoxFit, Ties, cox};
 
 const TOL: f64 = 1e-9;
-
-fn dir() -> &'static Path {
-    Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/survival_reference"))
-}
-
-fn read(name: &str) -> Vec<BTreeMap<String, String>> {
-    let mut r = csv::Reader::from_path(dir().join(name)).unwrap();
-    let headers = r.headers().unwrap().clone();
-    r.records()
-        .map(|rec| headers.iter().zip(rec.unwrap().iter()).map(|(h, v)| (h.to_owned(), v.to_owned())).collect())
-        .collect()
-}
 
 fn num(v: &str) -> f64 {
     v.parse().unwrap_or_else(|_| panic!("{v:?} is not a number"))

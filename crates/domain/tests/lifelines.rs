@@ -14,24 +14,14 @@
 //!   what its arithmetic yields: 1.0 where S = 1 (NaN from 0/0, replaced by `fillna(1.0)`) and
 //!   0.0 where S = 0 (exp(−exp(+∞))).
 
-use std::collections::BTreeMap;
-use std::path::Path;
+mod common;
 
+use std::collections::BTreeMap;
+
+use common::read;
 use tessera_domain::survival::{ConfType, kaplan_meier_by_group};
 
 const TOL: f64 = 1e-9;
-
-fn dir() -> &'static Path {
-    Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/survival_reference"))
-}
-
-fn read(name: &str) -> Vec<BTreeMap<String, String>> {
-    let mut r = csv::Reader::from_path(dir().join(name)).unwrap();
-    let headers = r.headers().unwrap().clone();
-    r.records()
-        .map(|rec| headers.iter().zip(rec.unwrap().iter()).map(|(h, v)| (h.to_owned(), v.to_owned())).collect())
-        .collect()
-}
 
 fn num(row: &BTreeMap<String, String>, col: &str) -> f64 {
     row[col].parse().unwrap()

@@ -3,25 +3,15 @@
 //! independent R implementation of the NJR and AOANJRR rules, written by
 //! `survival_reference/make_competing_reference.R`. Every number must agree to 1e-9 relative.
 
-use std::collections::BTreeMap;
-use std::path::Path;
+mod common;
 
+use std::collections::BTreeMap;
+
+use common::read;
 use tessera_domain::outliers::{ComponentExposure, assess};
 use tessera_domain::rates::{chi_squared_quantile, poisson_upper_tail, revision_rate};
 
 const TOL: f64 = 1e-9;
-
-fn dir() -> &'static Path {
-    Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/survival_reference"))
-}
-
-fn read(name: &str) -> Vec<BTreeMap<String, String>> {
-    let mut r = csv::Reader::from_path(dir().join(name)).unwrap();
-    let headers = r.headers().unwrap().clone();
-    r.records()
-        .map(|rec| headers.iter().zip(rec.unwrap().iter()).map(|(h, v)| (h.to_owned(), v.to_owned())).collect())
-        .collect()
-}
 
 fn num(v: &str) -> Option<f64> {
     match v {

@@ -2,24 +2,14 @@
 //! reference files in `survival_reference/` were written by `make_reference.R` there, from the
 //! `lung` and `veteran` datasets shipped with R. Every number must agree to 1e-9 relative.
 
-use std::collections::BTreeMap;
-use std::path::Path;
+mod common;
 
+use std::collections::BTreeMap;
+
+use common::read;
 use tessera_domain::survival::{ConfType, kaplan_meier_by_group, log_rank};
 
 const TOL: f64 = 1e-9;
-
-fn dir() -> &'static Path {
-    Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/survival_reference"))
-}
-
-fn read(name: &str) -> Vec<BTreeMap<String, String>> {
-    let mut r = csv::Reader::from_path(dir().join(name)).unwrap();
-    let headers = r.headers().unwrap().clone();
-    r.records()
-        .map(|rec| headers.iter().zip(rec.unwrap().iter()).map(|(h, v)| (h.to_owned(), v.to_owned())).collect())
-        .collect()
-}
 
 fn num(v: &str) -> Option<f64> {
     match v {

@@ -214,7 +214,10 @@ fn site_report(
             .collect();
         let brands = items.iter().map(|(b, _)| b.as_str()).collect::<std::collections::BTreeSet<_>>().len();
         if brands > 1 {
-            add(format!("{site}-brand-{}", slug(category)), format!("{} brand", category.to_lowercase()), items)?;
+            // "Hip: femoral stem brand", not "Hip: hip femoral stem brand".
+            let name = category.to_lowercase();
+            let name = name.strip_prefix(&format!("{site} ")).unwrap_or(&name);
+            add(format!("{site}-brand-{}", slug(category)), format!("{name} brand"), items)?;
         }
     }
 

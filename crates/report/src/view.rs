@@ -198,7 +198,7 @@ impl RegistryReport {
                             .map(|&y| {
                                 let step = ci.at(y);
                                 let pct = |c: usize| step.and_then(|s| s.cause(c)).map_or(0.0, |e| e.value * 100.0);
-                                format!("{y} years: revised {:.2}%, died unrevised {:.2}%", pct(1), pct(2))
+                                format!("{}: revised {:.2}%, died unrevised {:.2}%", years_text(y), pct(1), pct(2))
                             })
                             .collect()
                     })
@@ -289,7 +289,7 @@ impl RegistryReport {
                 Audience::Analyst => "analyst (every count shown)",
                 Audience::Published => "published (counts under 5 suppressed)",
             },
-            years: self.settings.times.iter().map(|y| format!("{y} years")).collect(),
+            years: self.settings.times.iter().map(|y| years_text(*y)).collect(),
             sites,
             outliers,
             funnel,
@@ -305,4 +305,9 @@ impl RegistryReport {
 /// The file-name stem of an organisation's CUSUM files.
 pub fn cusum_stem(ods: &str) -> String {
     format!("cusum-{}", slug(ods))
+}
+
+/// "1 year", "5 years".
+fn years_text(y: f64) -> String {
+    if y == 1.0 { "1 year".into() } else { format!("{y} years") }
 }

@@ -13,6 +13,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::{Json, Router};
 use std::sync::Arc;
+use tessera_charts::{CusumChart, KmChart};
 use tessera_domain::RegistryId;
 use tessera_report::{Audience, RegistryReport, ReportError, cusum_stem};
 
@@ -97,14 +98,20 @@ async fn section_page(
     Ok(render(&SectionPage { l: Layout::new(&view.title, &ctx), registry: r.registry.clone(), s: view, years }))
 }
 
+/// The Kaplan–Meier chart of a section, with the section's id.
+async fn section_chart(state: &AppState, registry: &str, section: &str) -> Result<(KmChart, String), WebError> {
+    let r = report(state, registry).await?;
+    let (_, s) = r.section(section).ok_or(WebError::NotFound)?;
+    Ok((r.km_chart(s, AUDIENCE), s.id.clone()))
+}
+
 async fn section_svg(
     SignedIn(..): SignedIn,
     State(state): State<AppState>,
     Path((registry, section)): Path<(String, String)>,
 ) -> Result<Response, WebError> {
-    let r = report(&state, &registry).await?;
-    let (_, s) = r.section(&section).ok_or(WebError::NotFound)?;
-    Ok(svg(tessera_charts::km_chart(&r.km_chart(s, AUDIENCE))))
+    let (chart, _) = section_chart(&state, &registry, &section).await?;
+    Ok(svg(tessera_charts::km_chart(&chart)))
 }
 
 async fn section_csv(
@@ -112,9 +119,8 @@ async fn section_csv(
     State(state): State<AppState>,
     Path((registry, section)): Path<(String, String)>,
 ) -> Result<Response, WebError> {
-    let r = report(&state, &registry).await?;
-    let (_, s) = r.section(&section).ok_or(WebError::NotFound)?;
-    Ok(csv(&format!("{}.csv", s.id), tessera_charts::km_csv(&r.km_chart(s, AUDIENCE))))
+    let (chart, id) = section_chart(&state, &registry, &section).await?;
+    Ok(csv(&format!("{id}.csv"), tessera_charts::km_csv(&chart)))
 }
 
 async fn section_at_risk_csv(
@@ -122,9 +128,8 @@ async fn section_at_risk_csv(
     State(state): State<AppState>,
     Path((registry, section)): Path<(String, String)>,
 ) -> Result<Response, WebError> {
-    let r = report(&state, &registry).await?;
-    let (_, s) = r.section(&section).ok_or(WebError::NotFound)?;
-    Ok(csv(&format!("{}-at-risk.csv", s.id), tessera_charts::km_at_risk_csv(&r.km_chart(s, AUDIENCE))))
+    let (chart, id) = section_chart(&state, &registry, &section).await?;
+    Ok(csv(&format!("{id}-at-risk.csv"), tessera_charts::km_at_risk_csv(&chart)))
 }
 
 async fn outliers_csv(
@@ -184,14 +189,17 @@ async fn cusum_page(
     }))
 }
 
+/// The CUSUM chart of an organisation.
+async fn cusum_chart(state: &AppState, registry: &str, ods: &str) -> Result<CusumChart, WebError> {
+    report(state, registry).await?.cusum_chart(ods).ok_or(WebError::NotFound)
+}
+
 async fn cusum_svg(
     SignedIn(..): SignedIn,
     State(state): State<AppState>,
     Path((registry, ods)): Path<(String, String)>,
 ) -> Result<Response, WebError> {
-    let r = report(&state, &registry).await?;
-    let chart = r.cusum_chart(&ods).ok_or(WebError::NotFound)?;
-    Ok(svg(tessera_charts::cusum_chart(&chart)))
+    Ok(svg(tessera_charts::cusum_chart(&cusum_chart(&state, &registry, &ods).await?)))
 }
 
 async fn cusum_csv(
@@ -199,8 +207,7 @@ async fn cusum_csv(
     State(state): State<AppState>,
     Path((registry, ods)): Path<(String, String)>,
 ) -> Result<Response, WebError> {
-    let r = report(&state, &registry).await?;
-    let chart = r.cusum_chart(&ods).ok_or(WebError::NotFound)?;
+    let chart = cusum_chart(&state, &registry, &ods).await?;
     Ok(csv(&format!("{}.csv", cusum_stem(&ods)), tessera_charts::cusum_csv(&chart)))
 }
 
