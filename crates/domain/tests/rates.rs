@@ -5,8 +5,6 @@
 
 mod common;
 
-use std::collections::BTreeMap;
-
 use common::read;
 use tessera_domain::outliers::{ComponentExposure, assess};
 use tessera_domain::rates::{chi_squared_quantile, poisson_upper_tail, revision_rate};
