@@ -1,0 +1,358 @@
+//! One-pass verification of a log against its signed checkpoints: recomputes every leaf, the
+//! chain and the tree, checks each checkpoint at its size, and names the first position that
+//! fails and why.
+//!
+//! What each kind of tampering looks like:
+//! - an **edited field** changes a leaf, so the first checkpoint whose size covers the event has
+//!   a different root ([`VerifyError::RootMismatch`]);
+//! - a **deleted event** leaves a gap in the sequence numbers ([`VerifyError::Missing`]);
+//! - **swapped events** put a later sequence number where an earlier one belongs
+//!   ([`VerifyError::Reordered`]);
+//! - an **inserted event** either repeats a sequence number ([`VerifyError::Repeated`]) or, if
+//!   the later events were renumbered, changes the root at the next checkpoint;
+//! - a **truncated tail** leaves a checkpoint (kept outside the database) larger than the log
+//!   ([`VerifyError::CheckpointBeyondLog`]).
+//!
+//! Events after the last checkpoint are chained and hashed but no signature covers them yet;
+//! [`VerifySummary::uncovered`] says how many.
+
+use ed25519_dalek::VerifyingKey;
+use thiserror::Error;
+
+use crate::chain::{Chain, SeqError};
+use crate::checkpoint::SignedCheckpoint;
+use crate::event::{AuditEvent, EventError};
+use crate::merkle::{Hash, TreeBuilder, leaf_hash};
+
+/// What a successful verification saw.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct VerifySummary {
+    /// Events read.
+    pub events: u64,
+    /// The Merkle root over all of them.
+    pub root: Hash,
+    /// The chain head after the last.
+    pub chain_head: Hash,
+    /// Checkpoints checked (all of them).
+    pub checkpoints: usize,
+    /// Events covered by a signed checkpoint (the largest checkpoint size).
+    pub covered: u64,
+    /// Events after the last checkpoint, which no signature covers yet.
+    pub uncovered: u64,
+}
+
+/// Where verification failed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Position {
+    /// At the event that belongs at this sequence number (its place in the log).
+    Event {
+        /// The sequence number of the place.
+        seq: u64,
+    },
+    /// At a checkpoint.
+    Checkpoint {
+        /// The checkpoint's number in the list given, from 1 (its line in the checkpoint file).
+        number: usize,
+        /// The tree size it claims.
+        tree_size: u64,
+    },
+}
+
+/// The first thing that failed, with its position.
+#[derive(Debug, Clone, PartialEq, Eq, Error)]
+pub enum VerifyError {
+    /// An event breaks the rules of the canonical form.
+    #[error("event at seq {seq} is invalid: {source}")]
+    Event {
+        /// The place in the log.
+        seq: u64,
+        /// What is wrong with it.
+        source: EventError,
+    },
+    /// Sequence numbers jump and the missing ones never come: events were deleted.
+    #[error("events seq {expected} to {} are missing (deleted): seq {found} stands where seq {expected} belongs", found - 1)]
+    Missing {
+        /// The first missing sequence number.
+        expected: u64,
+        /// The sequence number found in its place.
+        found: u64,
+    },
+    /// A later event stands where an earlier one belongs, which comes afterwards: events were
+    /// swapped or moved.
+    #[error("event seq {found} stands where seq {expected} belongs (events swapped or moved)")]
+    Reordered {
+        /// The sequence number that belongs here.
+        expected: u64,
+        /// The sequence number found here.
+        found: u64,
+    },
+    /// A sequence number repeats or goes back: an event was inserted or duplicated.
+    #[error("event seq {found} stands where seq {expected} belongs: an inserted or repeated event")]
+    Repeated {
+        /// The sequence number that belongs here.
+        expected: u64,
+        /// The (already used) sequence number found here.
+        found: u64,
+    },
+    /// The checkpoints are not in order of tree size.
+    #[error("checkpoint {number} (size {tree_size}) is smaller than the one before it")]
+    CheckpointsOutOfOrder {
+        /// The checkpoint's number, from 1.
+        number: usize,
+        /// Its tree size.
+        tree_size: u64,
+    },
+    /// A checkpoint's signature does not verify.
+    #[error("checkpoint {number} (size {tree_size}) has a bad signature or is malformed")]
+    BadSignature {
+        /// The checkpoint's number, from 1.
+        number: usize,
+        /// Its tree size.
+        tree_size: u64,
+    },
+    /// The recomputed root differs from a checkpoint's: an event up to its size was edited,
+    /// inserted, removed or moved.
+    #[error(
+        "checkpoint {number}: the root over events 1..={tree_size} differs from the signed root; \
+         an event after seq {previous_size} and up to seq {tree_size} was edited, inserted or removed"
+    )]
+    RootMismatch {
+        /// The checkpoint's number, from 1.
+        number: usize,
+        /// Its tree size.
+        tree_size: u64,
+        /// The size of the last checkpoint that matched (0 if none): the change is after it.
+        previous_size: u64,
+    },
+    /// The root matches but the chain head does not: the checkpoint was made wrongly.
+    #[error("checkpoint {number} (size {tree_size}): the chain head differs from the signed head")]
+    ChainMismatch {
+        /// The checkpoint's number, from 1.
+        number: usize,
+        /// Its tree size.
+        tree_size: u64,
+    },
+    /// A signed checkpoint covers more events than the log holds: the tail was cut off.
+    #[error("checkpoint {number} covers {tree_size} events but the log ends after {events}: the tail was truncated")]
+    CheckpointBeyondLog {
+        /// The checkpoint's number, from 1.
+        number: usize,
+        /// Its tree size.
+        tree_size: u64,
+        /// Events in the log.
+        events: u64,
+    },
+}
+
+impl VerifyError {
+    /// Where it failed.
+    pub fn position(&self) -> Position {
+        match *self {
+            VerifyError::Event { seq, .. } => Position::Event { seq },
+            VerifyError::Missing { expected, .. }
+            | VerifyError::Reordered { expected, .. }
+            | VerifyError::Repeated { expected, .. } => Position::Event { seq: expected },
+            VerifyError::CheckpointsOutOfOrder { number, tree_size }
+            | VerifyError::BadSignature { number, tree_size }
+            | VerifyError::RootMismatch { number, tree_size, .. }
+            | VerifyError::ChainMismatch { number, tree_size }
+            | VerifyError::CheckpointBeyondLog { number, tree_size, .. } => Position::Checkpoint { number, tree_size },
+        }
+    }
+}
+
+/// Verifies a log one event at a time, for callers that stream events (from a database
+/// cursor or an export) and want to handle their own read errors. [`verify_log`] wraps it.
+#[derive(Debug)]
+pub struct Verifier<'a> {
+    key: &'a VerifyingKey,
+    checkpoints: &'a [SignedCheckpoint],
+    next: usize,
+    tree: TreeBuilder,
+    chain: Chain,
+    covered: u64,
+    buf: String,
+}
+
+impl<'a> Verifier<'a> {
+    /// Starts a verification; checks that the checkpoints are in order of size and any
+    /// checkpoint of the empty log.
+    pub fn new(checkpoints: &'a [SignedCheckpoint], key: &'a VerifyingKey) -> Result<Self, VerifyError> {
+        for (i, pair) in checkpoints.windows(2).enumerate() {
+            if pair[1].checkpoint.tree_size < pair[0].checkpoint.tree_size {
+                return Err(VerifyError::CheckpointsOutOfOrder {
+                    number: i + 2,
+                    tree_size: pair[1].checkpoint.tree_size,
+                });
+            }
+        }
+        let mut v = Verifier {
+            key,
+            checkpoints,
+            next: 0,
+            tree: TreeBuilder::new(),
+            chain: Chain::new(),
+            covered: 0,
+            buf: String::with_capacity(512),
+        };
+        v.check_checkpoints()?;
+        Ok(v)
+    }
+
+    /// Adds the next event and checks any checkpoint at the new size; returns the chain head
+    /// after it (so a caller that stores per-event heads can compare them).
+    ///
+    /// A jump in sequence numbers is reported as [`VerifyError::Missing`]; only a caller that
+    /// can look at the rest of the log can tell a swap from a deletion (see [`classify_gap`]).
+    pub fn push(&mut self, event: &AuditEvent) -> Result<Hash, VerifyError> {
+        self.buf.clear();
+        let leaf = event.write_canonical(&mut self.buf).map(|()| leaf_hash(self.buf.as_bytes()));
+        self.push_leaf(event.seq, leaf)
+    }
+
+    /// Adds a run of events, encoding and hashing them on several threads and then linking them
+    /// in order; the same checks and result as calling [`Verifier::push`] on each. On failure,
+    /// also returns the index in `events` of the event (or the event after which the
+    /// checkpoint) that failed.
+    pub fn push_batch(&mut self, events: &[AuditEvent]) -> Result<(), (usize, VerifyError)> {
+        let leaves = leaves_in_parallel(events);
+        for (i, (event, leaf)) in events.iter().zip(leaves).enumerate() {
+            self.push_leaf(event.seq, leaf).map_err(|e| (i, e))?;
+        }
+        Ok(())
+    }
+
+    fn push_leaf(&mut self, seq: u64, leaf: Result<Hash, EventError>) -> Result<Hash, VerifyError> {
+        let expected = self.chain.last_seq() + 1;
+        let leaf = leaf.map_err(|source| VerifyError::Event { seq: expected, source })?;
+        let head = self.chain.append(seq, &leaf).map_err(|SeqError { expected, found }| {
+            if found > expected {
+                VerifyError::Missing { expected, found }
+            } else {
+                VerifyError::Repeated { expected, found }
+            }
+        })?;
+        self.tree.push(leaf);
+        self.check_checkpoints()?;
+        Ok(head)
+    }
+
+    /// The number of events added.
+    pub fn events(&self) -> u64 {
+        self.tree.size()
+    }
+
+    /// Checks every checkpoint whose size is the current size.
+    fn check_checkpoints(&mut self) -> Result<(), VerifyError> {
+        let size = self.tree.size();
+        while let Some(sc) = self.checkpoints.get(self.next) {
+            let cp = &sc.checkpoint;
+            if cp.tree_size != size {
+                break;
+            }
+            let number = self.next + 1;
+            let tree_size = cp.tree_size;
+            sc.verify(self.key).map_err(|_| VerifyError::BadSignature { number, tree_size })?;
+            if cp.root != self.tree.root() {
+                return Err(VerifyError::RootMismatch { number, tree_size, previous_size: self.covered });
+            }
+            if cp.chain_head != self.chain.head() {
+                return Err(VerifyError::ChainMismatch { number, tree_size });
+            }
+            self.covered = tree_size;
+            self.next += 1;
+        }
+        Ok(())
+    }
+
+    /// Ends the log: any checkpoint not yet reached claims more events than there are.
+    pub fn finish(self) -> Result<VerifySummary, VerifyError> {
+        let events = self.tree.size();
+        if let Some(sc) = self.checkpoints.get(self.next) {
+            let number = self.next + 1;
+            let tree_size = sc.checkpoint.tree_size;
+            // A checkpoint nobody signed proves nothing about the tail.
+            sc.verify(self.key).map_err(|_| VerifyError::BadSignature { number, tree_size })?;
+            return Err(VerifyError::CheckpointBeyondLog { number, tree_size, events });
+        }
+        Ok(VerifySummary {
+            events,
+            root: self.tree.root(),
+            chain_head: self.chain.head(),
+            checkpoints: self.next,
+            covered: self.covered,
+            uncovered: events - self.covered,
+        })
+    }
+}
+
+/// Tells a swap from a deletion once [`Verifier::push`] has reported
+/// [`VerifyError::Missing`]: if the missing sequence number turns up in the rest of the log, the
+/// events were reordered. Other errors pass through unchanged.
+pub fn classify_gap(error: VerifyError, rest: impl IntoIterator<Item = u64>) -> VerifyError {
+    match error {
+        VerifyError::Missing { expected, found } if rest.into_iter().any(|s| s == expected) => {
+            VerifyError::Reordered { expected, found }
+        }
+        e => e,
+    }
+}
+
+/// Encodes and hashes events on all cores (the leaves are independent; only the chain and the
+/// tree must go in order).
+fn leaves_in_parallel(events: &[AuditEvent]) -> Vec<Result<Hash, EventError>> {
+    fn hash_all(events: &[AuditEvent]) -> Vec<Result<Hash, EventError>> {
+        let mut buf = String::with_capacity(512);
+        events
+            .iter()
+            .map(|e| {
+                buf.clear();
+                e.write_canonical(&mut buf).map(|()| leaf_hash(buf.as_bytes()))
+            })
+            .collect()
+    }
+    let threads = std::thread::available_parallelism().map_or(1, |n| n.get()).min(8);
+    if threads == 1 || events.len() < 1024 {
+        return hash_all(events);
+    }
+    let part = events.len().div_ceil(threads);
+    std::thread::scope(|s| {
+        let mut parts = events.chunks(part);
+        let first = parts.next().expect("at least one part");
+        let handles: Vec<_> = parts.map(|p| s.spawn(move || hash_all(p))).collect();
+        let mut leaves = hash_all(first);
+        for h in handles {
+            leaves.extend(h.join().expect("hashing does not panic"));
+        }
+        leaves
+    })
+}
+
+/// Events per batch in [`verify_log`]: large enough that starting threads costs nothing,
+/// small enough to stay in cache.
+const BATCH: usize = 8192;
+
+/// Verifies a whole log in one pass: every event in order against every checkpoint (which must
+/// be in order of size), under `key`. Returns the first failure with its position. Events are
+/// hashed in batches on all cores.
+pub fn verify_log(
+    events: impl IntoIterator<Item = AuditEvent>,
+    checkpoints: &[SignedCheckpoint],
+    key: &VerifyingKey,
+) -> Result<VerifySummary, VerifyError> {
+    let mut v = Verifier::new(checkpoints, key)?;
+    let mut events = events.into_iter();
+    let mut batch = Vec::with_capacity(BATCH);
+    loop {
+        batch.clear();
+        batch.extend(events.by_ref().take(BATCH));
+        if batch.is_empty() {
+            break;
+        }
+        if let Err((i, err)) = v.push_batch(&batch) {
+            let rest = batch[i + 1..].iter().map(|e| e.seq).chain(events.map(|e| e.seq));
+            return Err(classify_gap(err, rest));
+        }
+    }
+    v.finish()
+}
