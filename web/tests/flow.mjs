@@ -158,8 +158,8 @@ try {
   await check(op, 'accounts');
   await saveCookies(opContext);
 
-  // 2b. Outcome statistics: the registry's page, a Kaplan–Meier chart, the funnel plot and a
-  // CUSUM, each chart an SVG that must load and draw.
+  // 2b. Outcome statistics: the registry's page, a Kaplan–Meier chart and the funnel plot, each
+  // chart an SVG that must load and draw.
   async function chartLoaded(page) {
     const img = page.locator('img.tessera-chart').first();
     await img.waitFor();
@@ -180,13 +180,6 @@ try {
   await expectHeading(op, 'observed ÷ expected revisions');
   await chartLoaded(op);
   await check(op, 'outcomes-funnel-chart');
-  await op.goto(`${BASE}/registries/njr/outcomes`);
-  const cusum = op.locator('a[href*="/outcomes/cusum/"]').first();
-  if (await cusum.count()) {
-    await cusum.click();
-    await chartLoaded(op);
-    await check(op, 'outcomes-cusum-chart');
-  }
 
   // 3. The invited person accepts in their own browser: a common password is refused with the
   //    reason, then a good one is accepted and TOTP is enrolled before anything else.

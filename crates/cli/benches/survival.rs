@@ -117,7 +117,9 @@ impl Columns {
         let mut c = Columns { time: Vec::new(), event: Vec::new(), brand: Vec::new() };
         let mut rec = csv::ByteRecord::new();
         // Fields are parsed straight from the record's bytes: no allocation per row.
-        let field = |rec: &csv::ByteRecord, i: usize| std::str::from_utf8(&rec[i]).unwrap().trim();
+        fn field(rec: &csv::ByteRecord, i: usize) -> &str {
+            std::str::from_utf8(&rec[i]).unwrap().trim()
+        }
         while reader.read_byte_record(&mut rec).unwrap() {
             c.time.push(field(&rec, 0).parse().unwrap());
             c.event.push(&rec[1] == b"1");

@@ -1,7 +1,7 @@
 //! The sign-in journey in real headless Chromium against `tessera serve`: bootstrap → invite →
 //! accept → refused common password → password → TOTP enrolment → sign in with TOTP → passkey
 //! enrolment and passkey sign-in (CDP virtual authenticator) → sign-out, with the operator also
-//! visiting the outcome statistics (registry page, a Kaplan–Meier chart, the funnel plot, a CUSUM)
+//! visiting the outcome statistics (registry page, a Kaplan–Meier chart, the funnel plot)
 //! on synthetic data, and axe-core on every
 //! page and a screenshot of each kept under `target/tmp/browser/`. The server logs at `debug`
 //! throughout, and afterwards its log is searched for every secret the journey saw.

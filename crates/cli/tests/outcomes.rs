@@ -117,3 +117,53 @@ async fn the_same_report_comes_out_of_sqlite_and_postgresql_to_the_last_bit() {
     assert_eq!(reports[0], reports[1]);
     assert!(reports[0]["sites"][0]["primaries"].as_u64().unwrap() > 5_000);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn on_a_small_registry_the_published_report_hides_small_groups_everywhere() {
+    let db = TestDb::sqlite();
+    let (store, master, _) = synthesised(&db, 1_500, 9).await;
+    for registry in ["njr", "bcir"] {
+        let r = report(&store, &master, registry).await;
+        let json = r.to_json(Audience::Published);
+        assert!(tessera_testkit::no_small_count(&json) > 20);
+        let mut hidden_groups = 0;
+        for (site, site_json) in r.sites.iter().zip(json["sites"].as_array().unwrap()) {
+            for (section, section_json) in site.sections.iter().zip(site_json["sections"].as_array().unwrap()) {
+                let csv = tessera_charts::km_csv(&r.km_chart(section, Audience::Published));
+                for g in section_json["groups"].as_array().unwrap() {
+                    if g["revisions"].is_number() {
+                        continue;
+                    }
+                    hidden_groups += 1;
+                    let label = g["label"].as_str().unwrap();
+                    assert!(!csv.lines().any(|l| l.starts_with(&format!("{label},"))), "{label} has a curve");
+                    let cells = g["cumulative_percent_revision"].as_array().unwrap();
+                    assert!(cells.iter().all(|c| c["estimate"].is_null()), "{label} has percentages");
+                    assert!(g["revisions_per_100_component_years"].is_null());
+                }
+            }
+        }
+        // Hidden funnel units are neither listed nor drawn.
+        let funnel = tessera_charts::funnel_csv(&r.funnel_chart(Audience::Published));
+        let listed: Vec<&str> =
+            json["funnel"]["units"].as_array().unwrap().iter().map(|u| u["ods_code"].as_str().unwrap()).collect();
+        for (ods, _) in &r.organisations {
+            if !listed.contains(&ods.as_str()) {
+                let on_plot = funnel.lines().skip(1).any(|l| {
+                    let label = l.split(',').next().unwrap_or_default().trim_matches('"');
+                    label == ods || label.ends_with(&format!("({ods})"))
+                });
+                assert!(!on_plot, "hidden organisation {ods} is on the funnel plot");
+            }
+        }
+        assert!(json["funnel"]["not_plotted_revisions_hidden"].as_u64().unwrap() > 0);
+        // CUSUM paths are for analysts only.
+        assert!(
+            r.cusums.iter().all(|c| r.cusum_chart(r.organisation(c.organisation).0, Audience::Published).is_none())
+        );
+        println!("{registry}: {hidden_groups} hidden groups");
+        if registry == "njr" {
+            assert!(hidden_groups > 0, "a registry this small has groups with fewer than 5 revisions");
+        }
+    }
+}

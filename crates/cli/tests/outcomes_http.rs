@@ -6,39 +6,12 @@ mod common;
 use common::{Server, ok, registries_dir, tessera};
 use tessera_testkit::TestDb;
 use tessera_testkit::http::Browser;
+use tessera_testkit::no_small_count;
 
 const PASSWORD: &str = "granite kettle orchestra 61";
 
 fn now() -> i64 {
     std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs() as i64
-}
-
-/// Every count in the published JSON is 0, at least 5, or a suppression mark.
-fn assert_no_small_count(v: &serde_json::Value, path: &str, checked: &mut usize) {
-    match v {
-        serde_json::Value::Object(m) => {
-            for (k, x) in m {
-                let p = format!("{path}.{k}");
-                if ["primaries", "revisions", "at_risk", "deaths", "observed"].contains(&k.as_str()) {
-                    *checked += 1;
-                    match x {
-                        serde_json::Value::Number(n) => {
-                            let n = n.as_u64().unwrap();
-                            assert!(n == 0 || n >= 5, "{p} = {n} is published");
-                        }
-                        serde_json::Value::String(s) => assert!(s == "<5" || s == "*", "{p} = {s}"),
-                        other => panic!("{p} = {other}"),
-                    }
-                } else {
-                    assert_no_small_count(x, &p, checked);
-                }
-            }
-        }
-        serde_json::Value::Array(a) => {
-            a.iter().enumerate().for_each(|(i, x)| assert_no_small_count(x, &format!("{path}[{i}]"), checked))
-        }
-        _ => {}
-    }
 }
 
 #[tokio::test]
@@ -110,12 +83,29 @@ async fn outcome_pages_charts_and_api_are_behind_sign_in_and_publish_no_small_co
     let json: serde_json::Value = serde_json::from_str(&api.body).unwrap();
     assert_eq!(json["audience"], "published");
     let mut checked = 0;
-    assert_no_small_count(&json, "report", &mut checked);
+    checked += no_small_count(&json);
     assert!(checked > 100, "{checked} counts checked");
-    // With 20,000 patients many hospitals have 1 to 4 revisions: they are left off the funnel.
-    assert!(json["funnel"]["not_plotted_fewer_than_5_revisions"].as_u64().unwrap() > 10);
+    // With 20,000 patients many hospitals have 1 to 4 revisions: they (and any hidden to protect
+    // them) are left off the funnel.
+    assert!(json["funnel"]["not_plotted_revisions_hidden"].as_u64().unwrap() > 10);
+    // A group whose counts are hidden has no curve in any download, and no percentages.
+    for site in json["sites"].as_array().unwrap() {
+        for section in site["sections"].as_array().unwrap() {
+            let id = section["id"].as_str().unwrap();
+            let curves = b.get(&format!("/registries/njr/outcomes/survival/{id}/curves.csv")).await.body;
+            for g in section["groups"].as_array().unwrap() {
+                if !g["revisions"].is_number() {
+                    let label = g["label"].as_str().unwrap();
+                    assert!(!curves.contains(&format!("{label},")), "{id}: hidden group {label} has a curve");
+                    assert!(
+                        g["cumulative_percent_revision"].as_array().unwrap().iter().all(|a| a["estimate"].is_null())
+                    );
+                }
+            }
+        }
+    }
     let bcir: serde_json::Value = serde_json::from_str(&b.get("/api/v1/registries/bcir/outcomes").await.body).unwrap();
-    assert_no_small_count(&bcir, "bcir", &mut checked);
+    checked += no_small_count(&bcir);
     let flagged: Vec<&str> = json["implant_outliers"]
         .as_array()
         .unwrap()

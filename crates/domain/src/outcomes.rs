@@ -245,12 +245,14 @@ pub fn link(patients: &[PatientFacts], procedures: &[Procedure], cutoff: Date) -
     let mut order: Vec<usize> = (0..procedures.len()).filter(|&i| procedures[i].date <= cutoff).collect();
     order.sort_by(|&a, &b| {
         let (p, q) = (&procedures[a], &procedures[b]);
-        (p.patient, p.site, &p.side, p.date, p.kind == ProcedureKind::Revision).cmp(&(
+        // On one day a revision comes before a primary: a revision on the day of a new primary
+        // of the same joint belongs to the earlier primary.
+        (p.patient, p.site, &p.side, p.date, p.kind == ProcedureKind::Primary).cmp(&(
             q.patient,
             q.site,
             &q.side,
             q.date,
-            q.kind == ProcedureKind::Revision,
+            q.kind == ProcedureKind::Primary,
         ))
     });
     let mut out = Vec::new();
@@ -269,6 +271,12 @@ pub fn link(patients: &[PatientFacts], procedures: &[Procedure], cutoff: Date) -
         for j in i..end {
             let primary = &procedures[order[j]];
             if primary.kind != ProcedureKind::Primary {
+                continue;
+            }
+            // Two primary records of one joint on one day are one operation recorded twice:
+            // count it once, or its revision would count twice.
+            let previous = (j > i).then(|| &procedures[order[j - 1]]);
+            if previous.is_some_and(|q| q.kind == ProcedureKind::Primary && q.date == primary.date) {
                 continue;
             }
             // The first revision strictly after the primary, unless another primary of the same
@@ -427,6 +435,21 @@ mod tests {
         assert!(!out[0].revised);
         assert!((out[0].years - 730.0 / 365.25).abs() < 1e-12);
         assert!(out[1].revised);
+    }
+
+    #[test]
+    fn a_revision_on_the_day_of_a_new_primary_belongs_to_the_earlier_one_and_duplicates_count_once() {
+        use ProcedureKind::*;
+        let procs = vec![
+            op(0, "L", date!(2010 - 01 - 01), Primary),
+            op(0, "L", date!(2010 - 01 - 01), Primary),
+            op(0, "L", date!(2012 - 01 - 01), Primary),
+            op(0, "L", date!(2012 - 01 - 01), Revision),
+        ];
+        let out = link(&[facts(None)], &procs, date!(2020 - 01 - 01));
+        assert_eq!(out.len(), 2);
+        assert!(out[0].revised && (out[0].years - 730.0 / 365.25).abs() < 1e-12);
+        assert!(!out[1].revised);
     }
 
     #[test]

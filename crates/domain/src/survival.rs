@@ -537,7 +537,13 @@ pub fn log_rank(time: &[f64], event: &[bool], group: &[u32], strata: Option<&[u3
     if present.len() < 2 {
         return Err(SurvivalError::OneGroup);
     }
-    let used = &present[..present.len() - 1];
+    // As R's `survdiff` (a generalised inverse): a group nobody of which was at risk at any
+    // event time has no variance and adds nothing; with fewer than two left the statistic is 0.
+    let informative: Vec<usize> = present.iter().copied().filter(|&g| variance[g][g] > 0.0).collect();
+    if informative.len() < 2 {
+        return Ok(LogRank { observed, expected, variance, chisq: 0.0, df: 0 });
+    }
+    let used = &informative[..informative.len() - 1];
     let diff: Vec<f64> = used.iter().map(|&g| observed[g] - expected[g]).collect();
     let v: Vec<Vec<f64>> = used.iter().map(|&g| used.iter().map(|&h| variance[g][h]).collect()).collect();
     let x = solve(v, diff.clone());
@@ -590,5 +596,20 @@ mod tests {
         assert!(km.steps[2].std_err.is_infinite() && km.steps[2].lower.is_none());
         assert_eq!(km.median().0, Some(3.0));
         assert_eq!(kaplan_meier(&[1.0, -1.0], &[true, true], ConfType::Log, 0.95), Err(SurvivalError::BadTime(2)));
+    }
+
+    #[test]
+    fn a_group_never_at_risk_at_an_event_adds_nothing_as_in_r() {
+        // R 4.2.2, survival 3.5.3: survdiff(Surv(time, status) ~ g) on these rows prints
+        // "Chisq= 2.5 on 1 degrees of freedom"; x$chisq = 2.4693877551020411.
+        let time = [0.0, 0.0, 1.0, 2.0, 3.0, 4.0, 5.0, 6.0];
+        let event = [false, false, true, true, false, true, true, false];
+        let group = [0, 0, 1, 1, 1, 2, 2, 2];
+        let lr = log_rank(&time, &event, &group, None).unwrap();
+        assert!((lr.chisq - 2.469_387_755_102_041).abs() < 1e-12 * 2.47, "{}", lr.chisq);
+        assert_eq!(lr.df, 1);
+        // No events at all: R gives 0.
+        let lr = log_rank(&[1.0, 2.0, 3.0, 4.0], &[false; 4], &[0, 0, 1, 1], None).unwrap();
+        assert_eq!((lr.chisq, lr.df), (0.0, 0));
     }
 }

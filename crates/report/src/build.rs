@@ -142,8 +142,10 @@ impl RegistryReport {
             }
             site_reports.push(site_report(site, spec, &ps, &products, settings)?);
         }
-        let outliers =
-            outliers::assess(&analysis::brand_exposure(&primaries, &products), settings.level).map_err(stat_err)?;
+        // A brand with no follow-up yet (used only on the cut-off day) has no rate to assess.
+        let exposure: Vec<_> =
+            analysis::brand_exposure(&primaries, &products).into_iter().filter(|c| c.years > 0.0).collect();
+        let outliers = outliers::assess(&exposure, settings.level).map_err(stat_err)?;
         let funnel = analysis::hospital_funnel(&primaries);
         let cusums = analysis::hospital_cusums(&primaries, settings.cusum_h);
         let organisations = data

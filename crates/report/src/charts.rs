@@ -4,7 +4,7 @@ use tessera_charts::{AtRiskCell, CusumChart, FunnelChart, FunnelPoint, KmChart, 
 use tessera_domain::funnel::{FunnelPosition, limits};
 
 use crate::build::CprSection;
-use crate::published::{Count, cpr_counts, lone};
+use crate::published::{Count, cpr_counts, funnel_counts};
 use crate::{Audience, RegistryReport};
 
 /// The most curves one chart shows (its palette's size); the largest groups are kept.
@@ -23,12 +23,13 @@ impl RegistryReport {
     pub fn km_chart(&self, section: &CprSection, audience: Audience) -> KmChart {
         let table = &section.table;
         let counts = cpr_counts(table, audience, self.settings.threshold);
-        let groups: Vec<KmGroup> = table
-            .groups
+        // A group whose counts are hidden is not drawn: its curve and limits would give them away.
+        let drawn: Vec<usize> = (0..table.groups.len()).filter(|&i| counts.shows_rate(i)).collect();
+        let groups: Vec<KmGroup> = drawn
             .iter()
-            .enumerate()
             .take(MAX_CURVES)
-            .map(|(i, g)| {
+            .map(|&i| {
+                let g = &table.groups[i];
                 let start = match counts.groups[i].0 {
                     Count::Shown(n) => AtRiskCell::Count(n),
                     _ => AtRiskCell::Suppressed,
@@ -57,8 +58,8 @@ impl RegistryReport {
                 }
             })
             .collect();
-        let shown = if table.groups.len() > MAX_CURVES {
-            format!(" ({MAX_CURVES} largest of {} groups)", table.groups.len())
+        let shown = if drawn.len() < table.groups.len() || drawn.len() > MAX_CURVES {
+            format!(" ({} of {} groups drawn)", drawn.len().min(MAX_CURVES), table.groups.len())
         } else {
             String::new()
         };
@@ -75,11 +76,13 @@ impl RegistryReport {
 
     /// The funnel plot of observed ÷ expected revisions per organisation.
     pub fn funnel_chart(&self, audience: Audience) -> FunnelChart {
-        let t = self.settings.threshold;
+        let (counts, _) = funnel_counts(&self.funnel, audience, self.settings.threshold);
         let units: Vec<_> = self
             .funnel
             .iter()
-            .filter(|u| u.expected > 0.0 && !matches!(lone(u.observed, audience, t), Count::Small))
+            .zip(&counts)
+            .filter(|(u, (_, observed))| u.expected > 0.0 && matches!(observed, Count::Shown(_)))
+            .map(|(u, _)| u)
             .collect();
         let points = units
             .iter()
@@ -114,8 +117,12 @@ impl RegistryReport {
         }
     }
 
-    /// The CUSUM chart of one organisation, by its ODS code.
-    pub fn cusum_chart(&self, ods: &str) -> Option<CusumChart> {
+    /// The CUSUM chart of one organisation, by its ODS code: analyst-only, since each step of
+    /// the path is one patient's outcome (`None` for the published audience).
+    pub fn cusum_chart(&self, ods: &str, audience: Audience) -> Option<CusumChart> {
+        if audience != Audience::Analyst {
+            return None;
+        }
         let c = self.cusum_of(ods)?;
         let (_, name) = self.organisation(c.organisation);
         Some(CusumChart {

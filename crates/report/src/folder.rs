@@ -38,7 +38,7 @@ pub fn write_folder(report: &RegistryReport, dir: &Path, audience: Audience) -> 
     let view = report.view(audience);
     write("implant-outliers.csv", &outliers_csv(&view)?)?;
     for (_, ods, _) in &view.cusum_signals {
-        if let Some(chart) = report.cusum_chart(ods) {
+        if let Some(chart) = report.cusum_chart(ods, audience) {
             write(&format!("{}.svg", cusum_stem(ods)), &tessera_charts::cusum_chart(&chart))?;
             write(&format!("{}.csv", cusum_stem(ods)), &tessera_charts::cusum_csv(&chart))?;
         }

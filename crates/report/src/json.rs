@@ -5,7 +5,7 @@ use serde_json::{Value, json};
 use tessera_domain::analysis::CprTable;
 use tessera_domain::funnel::FunnelPosition;
 
-use crate::published::{Count, HIDDEN_NOTE, cpr_counts, lone};
+use crate::published::{Count, HIDDEN_NOTE, cpr_counts, funnel_counts, lone, outlier_counts};
 use crate::{Audience, RegistryReport};
 
 fn count(c: Count) -> Value {
@@ -52,13 +52,14 @@ pub(crate) fn cpr_json(table: &CprTable, audience: Audience, threshold: u64) -> 
                     (Some(r), true) => json!({"rate": num(r.per_100_years), "lower": num(r.lower), "upper": num(r.upper)}),
                     _ => Value::Null,
                 },
-                "cumulative_percent_revision": g.at.iter().zip(&counts.at_risk[i]).map(|(a, n)| json!({
+                // A group with hidden counts shows no percentages: they would give them away.
+                "cumulative_percent_revision": g.at.iter().zip(&counts.at_risk[i]).map(|(a, n)| if shows { json!({
                     "years": a.time,
                     "at_risk": count(*n),
                     "estimate": opt(a.cpr),
                     "log_log": {"lower": opt(a.log_log.0), "upper": opt(a.log_log.1)},
                     "log": {"lower": opt(a.log.0), "upper": opt(a.log.1)},
-                })).collect::<Vec<_>>(),
+                }) } else { json!({"years": a.time, "at_risk": count(*n), "estimate": null}) }).collect::<Vec<_>>(),
             })
         })
         .collect();
@@ -74,21 +75,23 @@ impl RegistryReport {
     /// The whole report as JSON for `audience`.
     pub fn to_json(&self, audience: Audience) -> Value {
         let t = self.settings.threshold;
+        let (funnel_counts, funnel_total) = funnel_counts(&self.funnel, audience, t);
         let sites: Vec<Value> = self
             .sites
             .iter()
             .map(|s| {
+                let details = self.site_details_shown(s, audience);
                 json!({
                     "site": s.site,
                     "primaries": count(lone(s.primaries, audience, t)),
-                    "revisions": count(lone(s.revisions, audience, t)),
+                    "revisions": count(self.site_revisions(s, audience, funnel_total)),
                     "deaths": count(lone(s.deaths, audience, t)),
                     "sections": s.sections.iter().map(|c| {
                         let mut v = cpr_json(&c.table, audience, t);
                         v["id"] = json!(c.id);
                         v
                     }).collect::<Vec<_>>(),
-                    "cumulative_incidence": s.incidence.as_ref().map(|ci| self.settings.times.iter().map(|&y| {
+                    "cumulative_incidence": s.incidence.as_ref().filter(|_| details).map(|ci| self.settings.times.iter().map(|&y| {
                         let step = ci.at(y);
                         let est = |cause: usize| step.and_then(|s| s.cause(cause)).map_or(json!({"estimate": 0.0}), |e| json!({
                             "estimate": num(e.value * 100.0),
@@ -97,7 +100,7 @@ impl RegistryReport {
                         }));
                         json!({"years": y, "revision_percent": est(1), "death_percent": est(2)})
                     }).collect::<Vec<_>>()),
-                    "cox": s.cox.as_ref().map(|(names, f)| json!({
+                    "cox": s.cox.as_ref().filter(|_| details).map(|(names, f)| json!({
                         "ties": "efron",
                         "covariates": names.iter().enumerate().map(|(i, n)| json!({
                             "name": n, "coef": num(f.coef[i]), "se": num(f.se[i]),
@@ -107,21 +110,23 @@ impl RegistryReport {
                         "likelihood_ratio": {"statistic": num(f.lr_test), "df": f.df, "p": num(f.lr_p())},
                         "wald": {"statistic": num(f.wald_test), "df": f.df, "p": num(f.wald_p())},
                         "score": {"statistic": num(f.score_test), "df": f.df, "p": num(f.score_p())},
-                        "n": f.n, "events": f.events,
+                        "n": count(lone(f.n as u64, audience, t)), "events": count(lone(f.events as u64, audience, t)),
                     })),
                 })
             })
             .collect();
+        let outlier_counts = outlier_counts(&self.outliers, audience, t);
         let outliers: Vec<Value> = self
             .outliers
             .iter()
-            .map(|o| {
-                let revisions = lone(o.rate.events, audience, t);
-                let shown = matches!(revisions, Count::Shown(_));
+            .zip(&outlier_counts)
+            .map(|(o, (primaries, revisions))| {
+                let (primaries, revisions) = (*primaries, *revisions);
+                let shown = matches!((primaries, revisions), (Count::Shown(_), Count::Shown(_)));
                 json!({
                     "component": o.name,
                     "group": o.group,
-                    "primaries": count(lone(o.primaries, audience, t)),
+                    "primaries": count(primaries),
                     "revisions": count(revisions),
                     "revisions_per_100_component_years": if shown { json!({"rate": num(o.rate.per_100_years), "lower": num(o.rate.lower), "upper": num(o.rate.upper)}) } else { Value::Null },
                     "njr_level1": {"group_rate": num(o.njr_group_rate), "outlier": o.njr_level1},
@@ -137,15 +142,15 @@ impl RegistryReport {
             })
             .collect();
         let (plotted, not_plotted): (Vec<_>, Vec<_>) =
-            self.funnel.iter().partition(|u| !matches!(lone(u.observed, audience, t), Count::Small));
+            self.funnel.iter().zip(&funnel_counts).partition(|(_, (_, observed))| matches!(observed, Count::Shown(_)));
         let funnel: Vec<Value> = plotted
             .iter()
-            .map(|u| {
+            .map(|(u, (primaries, observed))| {
                 let (ods, name) = self.organisation(u.organisation);
                 json!({
                     "ods_code": ods, "name": name,
-                    "primaries": count(lone(u.primaries, audience, t)),
-                    "observed": u.observed, "expected": num(u.expected), "ratio": num(u.ratio()),
+                    "primaries": count(*primaries),
+                    "observed": count(*observed), "expected": num(u.expected), "ratio": num(u.ratio()),
                     "position": position_text(u.position),
                 })
             })
@@ -174,7 +179,7 @@ impl RegistryReport {
             "funnel": {
                 "expected_from": "national revision rates by site, age band and sex",
                 "units": funnel,
-                "not_plotted_fewer_than_5_revisions": not_plotted.len(),
+                "not_plotted_revisions_hidden": not_plotted.len(),
             },
             "cusum": {
                 "outcome": "revision within one year of the primary",

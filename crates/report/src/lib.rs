@@ -96,13 +96,18 @@ pub async fn load(
         .map_err(|e| ReportError::Statistics(format!("the analysis task failed: {e}")))?
 }
 
-/// Reports per registry for the web server, rebuilt when older than the time to live.
+/// One registry's cached report, behind its own lock so that one build runs at a time.
+type Slot = Arc<tokio::sync::Mutex<Option<(Instant, Arc<RegistryReport>)>>>;
+
+/// Reports per registry for the web server, rebuilt when older than the time to live. A
+/// registry's report is built by one request at a time; others wait for it rather than
+/// starting their own whole-registry read.
 pub struct Reports {
     store: Store,
     master: Arc<MasterKey>,
     settings: Settings,
     ttl: Duration,
-    cache: Mutex<HashMap<String, (Instant, Arc<RegistryReport>)>>,
+    cache: Mutex<HashMap<String, Slot>>,
 }
 
 impl std::fmt::Debug for Reports {
@@ -119,14 +124,20 @@ impl Reports {
 
     /// The report of `registry`, from the cache or built now.
     pub async fn registry(&self, registry: &RegistryId) -> Result<Arc<RegistryReport>> {
-        let key = registry.as_str().to_owned();
-        if let Some((at, report)) = self.cache.lock().expect("report cache lock").get(&key)
+        // Only registries with an outcome specification get a cache slot.
+        if tessera_domain::outcomes::OutcomeSpec::shipped(registry.as_str()).is_none() {
+            return Err(ReportError::NoSpec(registry.as_str().to_owned()));
+        }
+        let slot =
+            self.cache.lock().expect("report cache lock").entry(registry.as_str().to_owned()).or_default().clone();
+        let mut cached = slot.lock().await;
+        if let Some((at, report)) = cached.as_ref()
             && at.elapsed() < self.ttl
         {
             return Ok(report.clone());
         }
         let report = Arc::new(load(&self.store, &self.master, registry, None, &self.settings).await?);
-        self.cache.lock().expect("report cache lock").insert(key, (Instant::now(), report.clone()));
+        *cached = Some((Instant::now(), report.clone()));
         Ok(report)
     }
 }

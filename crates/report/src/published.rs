@@ -7,11 +7,17 @@
 //!   shown as "*" with a footnote, not "<5": marking only the small ones "<5" would tell an
 //!   attacker which hidden entries are small and give an upper bound that can pin them.
 //! - Anything derived from a hidden count (a rate, a percentage, its limits) is hidden with it.
-//! - A hospital with 1 to 4 revisions is left off the published funnel plot (its ratio and
-//!   expected count together would give the count away) and counted in a note instead.
+//! - The same table is suppressed the same way wherever it appears: a category's brands in the
+//!   outlier table get exactly the suppression of that category's brand table.
+//! - Organisations × (revised, not revised) is one table with totals: an organisation whose
+//!   revisions are hidden is left off the published funnel plot (its ratio and expected count
+//!   together would give the count away), and so cannot be worked out from the site totals.
+//! - A curve, percentage or model of a group whose counts are hidden is not drawn or given.
+//! - CUSUM paths are analyst-only: each step of one is one patient's outcome.
 
-use tessera_domain::analysis::CprTable;
+use tessera_domain::analysis::{CprTable, FunnelUnit};
 use tessera_domain::disclosure::{Cell, suppress};
+use tessera_domain::outliers::OutlierAssessment;
 
 use crate::Audience;
 
@@ -106,6 +112,49 @@ pub fn cpr_counts(table: &CprTable, audience: Audience, threshold: u64) -> Publi
             at_risk,
         },
     }
+}
+
+/// (count of the first column, row total) of each row of `rows` (a count and its total), as
+/// published: one suppressed table with its totals; also the first column's total.
+fn suppressed_rows(rows: &[(u64, u64)], audience: Audience, threshold: u64) -> (Vec<(Count, Count)>, Count) {
+    let total: u64 = rows.iter().map(|r| r.0).sum();
+    if audience == Audience::Analyst || rows.is_empty() {
+        return (rows.iter().map(|(n, t)| (Count::Shown(*n), Count::Shown(*t))).collect(), Count::Shown(total));
+    }
+    let counts: Vec<Vec<u64>> = rows.iter().map(|(n, t)| vec![*n, t.saturating_sub(*n)]).collect();
+    match suppress(&counts, threshold) {
+        Ok(t) => (
+            t.cells.iter().zip(&t.row_totals).map(|(c, r)| (Count::of(c[0]), Count::of(*r))).collect(),
+            Count::of(t.col_totals[0]),
+        ),
+        Err(_) => (rows.iter().map(|_| (Count::Hidden, Count::Hidden)).collect(), Count::Hidden),
+    }
+}
+
+/// (primaries, revisions) of each outlier row as published: per group, the same suppression as
+/// the group's brand table.
+pub fn outlier_counts(outliers: &[OutlierAssessment], audience: Audience, threshold: u64) -> Vec<(Count, Count)> {
+    let mut out = vec![(Count::Hidden, Count::Hidden); outliers.len()];
+    let mut groups: Vec<&str> = outliers.iter().map(|o| o.group.as_str()).collect();
+    groups.sort_unstable();
+    groups.dedup();
+    for g in groups {
+        let rows: Vec<usize> = (0..outliers.len()).filter(|&i| outliers[i].group == g).collect();
+        let counts: Vec<(u64, u64)> = rows.iter().map(|&i| (outliers[i].rate.events, outliers[i].primaries)).collect();
+        let (published, _) = suppressed_rows(&counts, audience, threshold);
+        for (&i, (revisions, primaries)) in rows.iter().zip(published) {
+            out[i] = (primaries, revisions);
+        }
+    }
+    out
+}
+
+/// The funnel's organisations as published: (primaries, observed revisions) per unit, and the
+/// total of revisions.
+pub fn funnel_counts(units: &[FunnelUnit], audience: Audience, threshold: u64) -> (Vec<(Count, Count)>, Count) {
+    let rows: Vec<(u64, u64)> = units.iter().map(|u| (u.observed, u.primaries)).collect();
+    let (published, total) = suppressed_rows(&rows, audience, threshold);
+    (published.into_iter().map(|(observed, primaries)| (primaries, observed)).collect(), total)
 }
 
 #[cfg(test)]

@@ -1,9 +1,10 @@
 //! The report as text for tables: what the summary page of `tessera report` and the outcome
 //! pages of the web server show, disclosure control applied. Both render this one view.
 
+use crate::build::SiteReport;
 use crate::build::{CprSection, capitalise, slug};
 use crate::json::position_text;
-use crate::published::{Count, HIDDEN_NOTE, cpr_counts, lone};
+use crate::published::{Count, HIDDEN_NOTE, cpr_counts, funnel_counts, lone, outlier_counts};
 use crate::{Audience, RegistryReport};
 
 /// One group of a cumulative-revision table.
@@ -118,6 +119,8 @@ pub struct View {
     pub cusum_signals: Vec<(String, String, usize)>,
     /// Organisations monitored by CUSUM.
     pub cusum_monitored: usize,
+    /// Whether CUSUM charts are part of this view (analyst only).
+    pub cusum_charts: bool,
     /// The CUSUM threshold.
     pub cusum_h: f64,
     /// The footnote for "*".
@@ -133,6 +136,24 @@ fn fmt2(x: f64) -> String {
 }
 
 impl RegistryReport {
+    /// A site's revisions as published: hidden with the funnel's total if that is hidden, since
+    /// the sites' revisions add up to it.
+    pub(crate) fn site_revisions(&self, site: &SiteReport, audience: Audience, funnel_total: Count) -> Count {
+        match (lone(site.revisions, audience, self.settings.threshold), funnel_total) {
+            (Count::Shown(_), Count::Hidden) if audience == Audience::Published => Count::Hidden,
+            (c, _) => c,
+        }
+    }
+
+    /// Whether a site's incidence and Cox model may be shown: not when its revisions or deaths
+    /// are a small count, which the percentages or the model's event count would give away.
+    pub(crate) fn site_details_shown(&self, site: &SiteReport, audience: Audience) -> bool {
+        let t = self.settings.threshold;
+        audience == Audience::Analyst
+            || (matches!(lone(site.revisions, audience, t), Count::Shown(_))
+                && matches!(lone(site.deaths, audience, t), Count::Shown(_)))
+    }
+
     /// A cumulative-revision table as text.
     pub fn section_view(&self, section: &CprSection, audience: Audience) -> SectionView {
         let counts = cpr_counts(&section.table, audience, self.settings.threshold);
@@ -154,6 +175,8 @@ impl RegistryReport {
                     .iter()
                     .zip(&counts.at_risk[i])
                     .map(|(a, n)| match a.cpr {
+                        // A group with hidden counts shows no percentages: they would give them away.
+                        _ if !counts.shows_rate(i) => ("–".into(), n.text()),
                         None => ("–".into(), n.text()),
                         Some(c) => {
                             (format!("{} ({}–{})", fmt1(Some(c)), fmt1(a.log_log.0), fmt1(a.log_log.1)), n.text())
@@ -180,17 +203,19 @@ impl RegistryReport {
     /// The whole report as text for `audience`.
     pub fn view(&self, audience: Audience) -> View {
         let t = self.settings.threshold;
+        let (funnel_counts, funnel_total) = funnel_counts(&self.funnel, audience, t);
         let sites = self
             .sites
             .iter()
             .map(|site| SiteView {
                 site: capitalise(&site.site),
                 primaries: lone(site.primaries, audience, t).text(),
-                revisions: lone(site.revisions, audience, t).text(),
+                revisions: self.site_revisions(site, audience, funnel_total).text(),
                 sections: site.sections.iter().map(|s| self.section_view(s, audience)).collect(),
                 incidence: site
                     .incidence
                     .as_ref()
+                    .filter(|_| self.site_details_shown(site, audience))
                     .map(|ci| {
                         self.settings
                             .times
@@ -206,6 +231,7 @@ impl RegistryReport {
                 cox: site
                     .cox
                     .as_ref()
+                    .filter(|_| self.site_details_shown(site, audience))
                     .map(|(names, f)| {
                         names
                             .iter()
@@ -221,16 +247,17 @@ impl RegistryReport {
                     .unwrap_or_default(),
             })
             .collect();
+        let outlier_counts = outlier_counts(&self.outliers, audience, t);
         let outliers = self
             .outliers
             .iter()
-            .map(|o| {
-                let revisions = lone(o.rate.events, audience, t);
-                let shown = matches!(revisions, Count::Shown(_));
+            .zip(&outlier_counts)
+            .map(|(o, (primaries, revisions))| {
+                let shown = matches!((primaries, revisions), (Count::Shown(_), Count::Shown(_)));
                 OutlierView {
                     component: o.name.clone(),
                     group: o.group.clone(),
-                    primaries: lone(o.primaries, audience, t).text(),
+                    primaries: primaries.text(),
                     revisions: revisions.text(),
                     rate: if shown {
                         format!("{} ({}–{})", fmt2(o.rate.per_100_years), fmt2(o.rate.lower), fmt2(o.rate.upper))
@@ -249,9 +276,8 @@ impl RegistryReport {
             .collect();
         let mut funnel = Vec::new();
         let mut funnel_not_plotted = 0;
-        for u in &self.funnel {
-            let observed = lone(u.observed, audience, t);
-            if matches!(observed, Count::Small) {
+        for (u, (primaries, observed)) in self.funnel.iter().zip(&funnel_counts) {
+            if !matches!(observed, Count::Shown(_)) {
                 funnel_not_plotted += 1;
                 continue;
             }
@@ -259,7 +285,7 @@ impl RegistryReport {
             funnel.push(FunnelRow {
                 ods: ods.to_owned(),
                 name: name.to_owned(),
-                primaries: lone(u.primaries, audience, t).text(),
+                primaries: primaries.text(),
                 observed: observed.text(),
                 expected: fmt2(u.expected),
                 ratio: fmt2(u.ratio()),
@@ -296,6 +322,7 @@ impl RegistryReport {
             funnel_not_plotted,
             cusum_signals,
             cusum_monitored: self.cusums.len(),
+            cusum_charts: audience == Audience::Analyst,
             cusum_h: self.settings.cusum_h,
             hidden_note: HIDDEN_NOTE,
         }

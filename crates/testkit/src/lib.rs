@@ -128,3 +128,38 @@ macro_rules! on_both_databases {
         }
     };
 }
+
+/// Asserts that a published outcome report (JSON) shows no count from 1 to 4: every value of a
+/// count key is 0, at least 5, or a suppression mark ("<5" or "*"). Returns how many it checked.
+pub fn no_small_count(report: &serde_json::Value) -> usize {
+    fn walk(v: &serde_json::Value, path: &str, checked: &mut usize) {
+        const COUNTS: [&str; 7] = ["primaries", "revisions", "at_risk", "deaths", "observed", "events", "n"];
+        match v {
+            serde_json::Value::Object(m) => {
+                for (k, x) in m {
+                    let p = format!("{path}.{k}");
+                    if COUNTS.contains(&k.as_str()) {
+                        *checked += 1;
+                        match x {
+                            serde_json::Value::Number(n) => {
+                                let n = n.as_u64().expect("a count");
+                                assert!(n == 0 || n >= 5, "{p} = {n} is published");
+                            }
+                            serde_json::Value::String(s) => assert!(s == "<5" || s == "*", "{p} = {s}"),
+                            other => panic!("{p} = {other}"),
+                        }
+                    } else {
+                        walk(x, &p, checked);
+                    }
+                }
+            }
+            serde_json::Value::Array(a) => {
+                a.iter().enumerate().for_each(|(i, x)| walk(x, &format!("{path}[{i}]"), checked))
+            }
+            _ => {}
+        }
+    }
+    let mut checked = 0;
+    walk(report, "report", &mut checked);
+    checked
+}

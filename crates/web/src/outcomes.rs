@@ -4,8 +4,10 @@
 //!
 //! Until per-registry grants exist (the access issue), these are open to every fully signed-in
 //! account and show only **published** output: counts under 5 suppressed, with secondary
-//! suppression (`tessera_report`'s disclosure control). The analyst's unsuppressed view is only
-//! available to whoever runs `tessera report --audience analyst` on the server.
+//! suppression (`tessera_report`'s disclosure control). CUSUM paths (one step per patient) are
+//! analyst-only, so the pages list which organisations signalled but draw no CUSUM. The
+//! analyst's view is only available to whoever runs `tessera report --audience analyst` on the
+//! server.
 
 use axum::extract::{Path, State};
 use axum::http::header;
@@ -13,15 +15,15 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::{Json, Router};
 use std::sync::Arc;
-use tessera_charts::{CusumChart, KmChart};
+use tessera_charts::KmChart;
 use tessera_domain::RegistryId;
-use tessera_report::{Audience, RegistryReport, ReportError, cusum_stem};
+use tessera_report::{Audience, RegistryReport, ReportError};
 
 use crate::AppState;
 use crate::api::ApiSession;
 use crate::error::WebError;
 use crate::session::SignedIn;
-use crate::views::{CusumPage, FunnelPage, Layout, OutcomesPage, SectionPage, render};
+use crate::views::{FunnelPage, Layout, OutcomesPage, SectionPage, render};
 
 /// What signed-in people other than analysts see.
 const AUDIENCE: Audience = Audience::Published;
@@ -38,9 +40,6 @@ pub fn routes() -> Router<AppState> {
         .route("/registries/{registry}/outcomes/funnel", get(funnel_page))
         .route("/registries/{registry}/outcomes/funnel/chart.svg", get(funnel_svg))
         .route("/registries/{registry}/outcomes/funnel/data.csv", get(funnel_csv))
-        .route("/registries/{registry}/outcomes/cusum/{ods}", get(cusum_page))
-        .route("/registries/{registry}/outcomes/cusum/{ods}/chart.svg", get(cusum_svg))
-        .route("/registries/{registry}/outcomes/cusum/{ods}/data.csv", get(cusum_csv))
 }
 
 /// The API routes (under `/api/v1`).
@@ -168,47 +167,6 @@ async fn funnel_csv(
 ) -> Result<Response, WebError> {
     let r = report(&state, &registry).await?;
     Ok(csv("funnel.csv", tessera_charts::funnel_csv(&r.funnel_chart(AUDIENCE))))
-}
-
-async fn cusum_page(
-    SignedIn(_, ctx): SignedIn,
-    State(state): State<AppState>,
-    Path((registry, ods)): Path<(String, String)>,
-) -> Result<Response, WebError> {
-    let r = report(&state, &registry).await?;
-    let chart = r.cusum_chart(&ods).ok_or(WebError::NotFound)?;
-    let unit = r.cusum_of(&ods).ok_or(WebError::NotFound)?;
-    Ok(render(&CusumPage {
-        l: Layout::new(&chart.title, &ctx),
-        registry: r.registry.clone(),
-        ods: ods.clone(),
-        title: chart.title.clone(),
-        monitored: unit.monitored,
-        signals: unit.cusum.signals.len(),
-        h: r.settings.cusum_h,
-    }))
-}
-
-/// The CUSUM chart of an organisation.
-async fn cusum_chart(state: &AppState, registry: &str, ods: &str) -> Result<CusumChart, WebError> {
-    report(state, registry).await?.cusum_chart(ods).ok_or(WebError::NotFound)
-}
-
-async fn cusum_svg(
-    SignedIn(..): SignedIn,
-    State(state): State<AppState>,
-    Path((registry, ods)): Path<(String, String)>,
-) -> Result<Response, WebError> {
-    Ok(svg(tessera_charts::cusum_chart(&cusum_chart(&state, &registry, &ods).await?)))
-}
-
-async fn cusum_csv(
-    SignedIn(..): SignedIn,
-    State(state): State<AppState>,
-    Path((registry, ods)): Path<(String, String)>,
-) -> Result<Response, WebError> {
-    let chart = cusum_chart(&state, &registry, &ods).await?;
-    Ok(csv(&format!("{}.csv", cusum_stem(&ods)), tessera_charts::cusum_csv(&chart)))
 }
 
 /// `GET /api/v1/registries/{registry}/outcomes`: the registry's outcome report as JSON

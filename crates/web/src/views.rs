@@ -312,23 +312,3 @@ pub struct FunnelPage {
     /// The report as text (published).
     pub v: tessera_report::View,
 }
-
-#[derive(Template)]
-#[template(path = "outcomes_cusum.html")]
-/// One organisation's CUSUM.
-pub struct CusumPage {
-    /// Layout.
-    pub l: Layout,
-    /// Registry id.
-    pub registry: String,
-    /// ODS code.
-    pub ods: String,
-    /// The chart's title.
-    pub title: String,
-    /// Primaries monitored.
-    pub monitored: u64,
-    /// Signals.
-    pub signals: usize,
-    /// Threshold.
-    pub h: f64,
-}
