@@ -72,6 +72,8 @@ async fn outcome_pages_charts_and_api_are_behind_sign_in_and_publish_no_small_co
         "/registries/nope/outcomes",
         "/registries/njr/outcomes/survival/no-such-table",
         "/registries/njr/outcomes/cusum/XXXXX",
+        "/registries/njr/outcomes/survival/hip-overall/other.txt",
+        "/registries/njr/outcomes/funnel/other.svg",
         "/registries/NJR%27--/outcomes",
     ] {
         assert_eq!(b.get(path).await.status, 404, "{path}");

@@ -15,7 +15,6 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::{Json, Router};
 use std::sync::Arc;
-use tessera_charts::KmChart;
 use tessera_domain::RegistryId;
 use tessera_report::{Audience, RegistryReport, ReportError};
 
@@ -33,13 +32,10 @@ pub fn routes() -> Router<AppState> {
     Router::new()
         .route("/registries/{registry}/outcomes", get(index))
         .route("/registries/{registry}/outcomes/survival/{section}", get(section_page))
-        .route("/registries/{registry}/outcomes/survival/{section}/chart.svg", get(section_svg))
-        .route("/registries/{registry}/outcomes/survival/{section}/curves.csv", get(section_csv))
-        .route("/registries/{registry}/outcomes/survival/{section}/at-risk.csv", get(section_at_risk_csv))
+        .route("/registries/{registry}/outcomes/survival/{section}/{file}", get(section_file))
         .route("/registries/{registry}/outcomes/outliers.csv", get(outliers_csv))
         .route("/registries/{registry}/outcomes/funnel", get(funnel_page))
-        .route("/registries/{registry}/outcomes/funnel/chart.svg", get(funnel_svg))
-        .route("/registries/{registry}/outcomes/funnel/data.csv", get(funnel_csv))
+        .route("/registries/{registry}/outcomes/funnel/{file}", get(funnel_file))
 }
 
 /// The API routes (under `/api/v1`).
@@ -97,38 +93,21 @@ async fn section_page(
     Ok(render(&SectionPage { l: Layout::new(&view.title, &ctx), registry: r.registry.clone(), s: view, years }))
 }
 
-/// The Kaplan–Meier chart of a section, with the section's id.
-async fn section_chart(state: &AppState, registry: &str, section: &str) -> Result<(KmChart, String), WebError> {
-    let r = report(state, registry).await?;
-    let (_, s) = r.section(section).ok_or(WebError::NotFound)?;
-    Ok((r.km_chart(s, AUDIENCE), s.id.clone()))
-}
-
-async fn section_svg(
+/// A section's chart (`chart.svg`), its curves (`curves.csv`) or numbers at risk (`at-risk.csv`).
+async fn section_file(
     SignedIn(..): SignedIn,
     State(state): State<AppState>,
-    Path((registry, section)): Path<(String, String)>,
+    Path((registry, section, file)): Path<(String, String, String)>,
 ) -> Result<Response, WebError> {
-    let (chart, _) = section_chart(&state, &registry, &section).await?;
-    Ok(svg(tessera_charts::km_chart(&chart)))
-}
-
-async fn section_csv(
-    SignedIn(..): SignedIn,
-    State(state): State<AppState>,
-    Path((registry, section)): Path<(String, String)>,
-) -> Result<Response, WebError> {
-    let (chart, id) = section_chart(&state, &registry, &section).await?;
-    Ok(csv(&format!("{id}.csv"), tessera_charts::km_csv(&chart)))
-}
-
-async fn section_at_risk_csv(
-    SignedIn(..): SignedIn,
-    State(state): State<AppState>,
-    Path((registry, section)): Path<(String, String)>,
-) -> Result<Response, WebError> {
-    let (chart, id) = section_chart(&state, &registry, &section).await?;
-    Ok(csv(&format!("{id}-at-risk.csv"), tessera_charts::km_at_risk_csv(&chart)))
+    let r = report(&state, &registry).await?;
+    let (_, s) = r.section(&section).ok_or(WebError::NotFound)?;
+    let chart = r.km_chart(s, AUDIENCE);
+    match file.as_str() {
+        "chart.svg" => Ok(svg(tessera_charts::km_chart(&chart))),
+        "curves.csv" => Ok(csv(&format!("{}.csv", s.id), tessera_charts::km_csv(&chart))),
+        "at-risk.csv" => Ok(csv(&format!("{}-at-risk.csv", s.id), tessera_charts::km_at_risk_csv(&chart))),
+        _ => Err(WebError::NotFound),
+    }
 }
 
 async fn outliers_csv(
@@ -151,22 +130,18 @@ async fn funnel_page(
     Ok(render(&FunnelPage { l: Layout::new("Organisations: observed ÷ expected revisions", &ctx), v }))
 }
 
-async fn funnel_svg(
+/// The funnel plot (`chart.svg`) or its data (`data.csv`).
+async fn funnel_file(
     SignedIn(..): SignedIn,
     State(state): State<AppState>,
-    Path(registry): Path<String>,
+    Path((registry, file)): Path<(String, String)>,
 ) -> Result<Response, WebError> {
-    let r = report(&state, &registry).await?;
-    Ok(svg(tessera_charts::funnel_chart(&r.funnel_chart(AUDIENCE))))
-}
-
-async fn funnel_csv(
-    SignedIn(..): SignedIn,
-    State(state): State<AppState>,
-    Path(registry): Path<String>,
-) -> Result<Response, WebError> {
-    let r = report(&state, &registry).await?;
-    Ok(csv("funnel.csv", tessera_charts::funnel_csv(&r.funnel_chart(AUDIENCE))))
+    let chart = report(&state, &registry).await?.funnel_chart(AUDIENCE);
+    match file.as_str() {
+        "chart.svg" => Ok(svg(tessera_charts::funnel_chart(&chart))),
+        "data.csv" => Ok(csv("funnel.csv", tessera_charts::funnel_csv(&chart))),
+        _ => Err(WebError::NotFound),
+    }
 }
 
 /// `GET /api/v1/registries/{registry}/outcomes`: the registry's outcome report as JSON
