@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # The benchmarks (see BENCHMARKS.md): `scripts/bench.sh import [ARGS]` (the default) needs
 # sqlite3 for the SQLite floor and a PostgreSQL; `scripts/bench.sh web [ARGS]` needs wrk, the
-# front-end packages and a PostgreSQL; `scripts/bench.sh survival [ARGS]` needs Rscript (r-cran-survival)
-# and python3 with numpy, pandas and lifelines.
+# front-end packages and a PostgreSQL; `scripts/bench.sh survival [ARGS]` installs R with
+# r-cran-survival (Debian) and numpy, pandas and lifelines (PyPI) if they are missing.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/common.sh
@@ -20,6 +20,11 @@ case "$which" in
     ensure_web_assets
     cargo bench --locked -p tessera --bench web -- "$@" ;;
   survival)
+    # The peers: R with survival from Debian's packages, numpy, pandas and lifelines from PyPI.
+    command -v Rscript >/dev/null 2>&1 && Rscript -e 'library(survival)' >/dev/null 2>&1 \
+      || apt_install r-base-core r-cran-survival
+    python3 -c 'import numpy, pandas, lifelines' >/dev/null 2>&1 \
+      || python3 -m pip install --quiet numpy pandas lifelines
     cargo bench --locked -p tessera --bench survival -- "$@" ;;
   *) echo "usage: scripts/bench.sh [import|web|survival] [options]" >&2; exit 2 ;;
 esac
