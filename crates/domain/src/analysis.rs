@@ -246,6 +246,10 @@ pub fn hospital_funnel(primaries: &[Primary]) -> Vec<FunnelUnit> {
 /// Revised within one year: the outcome the CUSUMs monitor.
 const CUSUM_HORIZON_YEARS: f64 = 1.0;
 
+/// Strata with fewer monitored primaries than this take their site's risk: a proportion from a
+/// handful of operations is too noisy to weigh an outcome by.
+const MIN_STRATUM: u64 = 50;
+
 /// A risk-adjusted Bernoulli CUSUM of one organisation's primaries, in date order.
 #[derive(Debug, Clone, PartialEq)]
 pub struct UnitCusum {
@@ -274,6 +278,12 @@ pub fn hospital_cusums(primaries: &[Primary], h: f64) -> Vec<UnitCusum> {
         e.0 += 1;
         e.1 += u64::from(outcome(p));
     }
+    let mut by_site: HashMap<usize, (u64, u64)> = HashMap::new();
+    for p in &eligible {
+        let e = by_site.entry(p.site).or_default();
+        e.0 += 1;
+        e.1 += u64::from(outcome(p));
+    }
     let mut by_unit: BTreeMap<usize, Vec<&Primary>> = BTreeMap::new();
     for p in &eligible {
         by_unit.entry(p.organisation).or_default().push(p);
@@ -286,7 +296,11 @@ pub fn hospital_cusums(primaries: &[Primary], h: f64) -> Vec<UnitCusum> {
             let series: Vec<(bool, f64)> = ps
                 .iter()
                 .map(|p| {
-                    let (n, d) = national[&stratum(p)];
+                    // A stratum too small to estimate its own risk borrows its site's.
+                    let (n, d) = match national[&stratum(p)] {
+                        (n, _) if n < MIN_STRATUM => by_site[&p.site],
+                        own => own,
+                    };
                     // Keep the risk strictly inside (0, 1): a stratum with no events (or only
                     // events) would otherwise make the log-likelihood ratio infinite.
                     let risk = ((d as f64 + 0.5) / (n as f64 + 1.0)).clamp(1e-6, 1.0 - 1e-6);

@@ -238,6 +238,25 @@ fn years_between(from: Date, to: Date) -> f64 {
     (to - from).whole_days() as f64 / DAYS_PER_YEAR
 }
 
+/// Age in years on `on` for someone born on `born`: completed years by the calendar (so a
+/// birthday moves a person into the next year of age on the day), plus the fraction of the
+/// current year of age gone by.
+pub fn age_on(born: Date, on: Date) -> f64 {
+    let birthday_in = |year: i32| {
+        // Someone born on 29 February has their birthday on 28 February in other years.
+        Date::from_calendar_date(year, born.month(), born.day())
+            .or_else(|_| Date::from_calendar_date(year, born.month(), born.day() - 1))
+            .expect("a valid date")
+    };
+    let mut completed = on.year() - born.year();
+    if birthday_in(on.year()) > on {
+        completed -= 1;
+    }
+    let last = birthday_in(born.year() + completed);
+    let next = birthday_in(born.year() + completed + 1);
+    f64::from(completed) + (on - last).whole_days() as f64 / (next - last).whole_days() as f64
+}
+
 /// Links revisions to their primaries: same patient, site and side, a strictly later date, and
 /// before any later primary of the same site and side. Operations after `cutoff` are ignored.
 /// Returns the primaries in (patient, site, side, date) order.
@@ -314,7 +333,7 @@ pub fn link(patients: &[PatientFacts], procedures: &[Procedure], cutoff: Date) -
                 organisation: primary.organisation,
                 site: primary.site,
                 date: primary.date,
-                age: facts.date_of_birth.map(|b| years_between(b, primary.date)),
+                age: facts.date_of_birth.map(|b| age_on(b, primary.date)),
                 sex: facts.sex,
                 years: years_between(primary.date, end_date).max(0.0),
                 revised,
@@ -407,7 +426,7 @@ mod tests {
         assert!((out[0].years - 3652.0 / 365.25).abs() < 1e-12);
         assert!(out[1].revised);
         assert!((out[1].years - 731.0 / 365.25).abs() < 1e-12);
-        assert!((out[0].age.unwrap() - 21915.0 / 365.25).abs() < 1e-12);
+        assert_eq!(out[0].age, Some(60.0));
     }
 
     #[test]
@@ -450,6 +469,16 @@ mod tests {
         assert_eq!(out.len(), 2);
         assert!(out[0].revised && (out[0].years - 730.0 / 365.25).abs() < 1e-12);
         assert!(!out[1].revised);
+    }
+
+    #[test]
+    fn age_counts_birthdays_by_the_calendar() {
+        assert_eq!(age_on(date!(1960 - 03 - 15), date!(2015 - 03 - 15)), 55.0);
+        assert!(age_on(date!(1960 - 03 - 15), date!(2015 - 03 - 14)) < 55.0);
+        assert_eq!(AgeBand::of(Some(age_on(date!(1960 - 03 - 15), date!(2015 - 03 - 14)))), AgeBand::Under55);
+        assert_eq!(AgeBand::of(Some(age_on(date!(1960 - 03 - 15), date!(2015 - 03 - 15)))), AgeBand::From55To64);
+        assert_eq!(age_on(date!(1952 - 02 - 29), date!(2017 - 02 - 28)), 65.0);
+        assert!((age_on(date!(1960 - 01 - 01), date!(2015 - 07 - 02)) - (55.0 + 182.0 / 365.0)).abs() < 1e-12);
     }
 
     #[test]
