@@ -63,8 +63,9 @@ fn write(header: &[&str], rows: impl Iterator<Item = Vec<String>>) -> String {
     String::from_utf8(bytes).expect("CSV of UTF-8 cells is UTF-8")
 }
 
-/// A label cell, neutralised against formula injection.
-fn text(label: &str) -> String {
+/// A label cell, neutralised against formula injection: a cell a spreadsheet would run as a
+/// formula gets a leading apostrophe. For every CSV of labels that may come from user data.
+pub fn text(label: &str) -> String {
     if label.starts_with(['=', '+', '-', '@', '\t', '\r']) { format!("'{label}") } else { label.to_owned() }
 }
 

@@ -21,6 +21,6 @@ mod scale;
 mod svg;
 
 pub use cusum::{CusumChart, cusum_chart};
-pub use export::{cusum_csv, funnel_csv, km_at_risk_csv, km_csv};
+pub use export::{cusum_csv, funnel_csv, km_at_risk_csv, km_csv, text as csv_text};
 pub use funnel::{FunnelChart, FunnelPoint, LimitCurve, funnel_chart};
 pub use km::{AtRiskCell, KmChart, KmGroup, KmPoint, km_chart};

@@ -10,6 +10,7 @@
 
 use std::collections::{BTreeMap, HashMap};
 
+use crate::numeric::StableSum;
 use crate::outcomes::{AgeBand, Primary};
 use crate::rates::{Rate, revision_rate};
 use crate::survival::{ConfType, KaplanMeier, LogRank, SurvivalError, kaplan_meier_by_group, log_rank};
@@ -156,7 +157,7 @@ pub fn brands_of<'a>(p: &Primary, products: &'a [ProductInfo]) -> Vec<(&'a str, 
 /// Exposure of every brand within its category: primaries containing it, their revisions and
 /// component-years. The input of the outlier rules.
 pub fn brand_exposure(primaries: &[Primary], products: &[ProductInfo]) -> Vec<outliers::ComponentExposure> {
-    let mut acc: BTreeMap<(&str, &str), (u64, u64, crate::numeric::StableSum)> = BTreeMap::new();
+    let mut acc: BTreeMap<(&str, &str), (u64, u64, StableSum)> = BTreeMap::new();
     for p in primaries {
         for key in brands_of(p, products) {
             let e = acc.entry(key).or_default();
@@ -208,30 +209,39 @@ impl FunnelUnit {
 /// Observed and expected revisions per organisation, expected by indirect standardisation:
 /// Σ over the unit's primaries of years × the national revision rate of the primary's stratum.
 pub fn hospital_funnel(primaries: &[Primary]) -> Vec<FunnelUnit> {
-    let mut national: HashMap<Stratum, (u64, crate::numeric::StableSum)> = HashMap::new();
+    // Strata numbered in the order met, national revisions and years per stratum.
+    let mut index: HashMap<Stratum, usize> = HashMap::new();
+    let mut national: Vec<(u64, StableSum)> = Vec::new();
     for p in primaries {
-        let e = national.entry(stratum(p)).or_default();
-        e.0 += u64::from(p.revised);
-        e.1.add(p.years);
+        let next = index.len();
+        let s = *index.entry(stratum(p)).or_insert(next);
+        if s == national.len() {
+            national.push(Default::default());
+        }
+        national[s].0 += u64::from(p.revised);
+        national[s].1.add(p.years);
     }
-    let rate: HashMap<Stratum, f64> = national
+    let rate: Vec<f64> = national
         .into_iter()
-        .map(|(k, (d, y))| {
+        .map(|(d, y)| {
             let y = y.value();
-            (k, if y > 0.0 { d as f64 / y } else { 0.0 })
+            if y > 0.0 { d as f64 / y } else { 0.0 }
         })
         .collect();
-    let mut units: BTreeMap<usize, (u64, u64, crate::numeric::StableSum)> = BTreeMap::new();
+    // Each unit's years per stratum, then the expected count from the funnel module.
+    let mut units: BTreeMap<usize, (u64, u64, Vec<StableSum>)> = BTreeMap::new();
     for p in primaries {
-        let e = units.entry(p.organisation).or_default();
+        let e = units.entry(p.organisation).or_insert_with(|| (0, 0, vec![StableSum::default(); rate.len()]));
         e.0 += 1;
         e.1 += u64::from(p.revised);
-        e.2.add(p.years * rate[&stratum(p)]);
+        e.2[index[&stratum(p)]].add(p.years);
     }
     units
         .into_iter()
-        .map(|(organisation, (primaries, observed, expected))| {
-            let expected = expected.value();
+        .map(|(organisation, (primaries, observed, years))| {
+            let years: Vec<f64> = years.into_iter().map(StableSum::value).collect();
+            // Years and rates are finite and at least 0 by construction, so this cannot fail.
+            let expected = funnel::expected_by_strata(&years, &rate).unwrap_or(f64::NAN);
             FunnelUnit {
                 organisation,
                 primaries,

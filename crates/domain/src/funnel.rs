@@ -29,6 +29,7 @@
 //! A unit's position compares its O/E with the four limits strictly: a ratio equal to a limit is
 //! inside it.
 
+use crate::numeric::StableSum;
 use statrs::distribution::{Discrete as _, DiscreteCDF as _, Poisson};
 
 /// The lower 99.8% limit's probability (the four limits are 95% and 99.8% two-sided).
@@ -168,7 +169,8 @@ pub fn expected_by_strata(exposure: &[f64], national_rate: &[f64]) -> Result<f64
     if exposure.len() != national_rate.len() {
         return Err(FunnelError::Lengths(exposure.len(), national_rate.len()));
     }
-    let (mut sum, mut carry) = (0.0f64, 0.0f64);
+    // A compensated sum: many small strata beside a few large ones lose nothing.
+    let mut sum = StableSum::default();
     for (s, (&e, &r)) in exposure.iter().zip(national_rate).enumerate() {
         if !(e.is_finite() && e >= 0.0) {
             return Err(FunnelError::BadExposure(s + 1));
@@ -176,13 +178,9 @@ pub fn expected_by_strata(exposure: &[f64], national_rate: &[f64]) -> Result<f64
         if !(r.is_finite() && r >= 0.0) {
             return Err(FunnelError::BadRate(s + 1));
         }
-        // Neumaier's compensated sum: many small strata beside a few large ones lose nothing.
-        let x = e * r;
-        let t = sum + x;
-        carry += if sum.abs() >= x.abs() { (sum - t) + x } else { (x - t) + sum };
-        sum = t;
+        sum.add(e * r);
     }
-    Ok(sum + carry)
+    Ok(sum.value())
 }
 
 #[cfg(test)]

@@ -68,8 +68,8 @@ pub fn outliers_csv(view: &View) -> Result<String> {
     let yes = |b: bool| if b { "outlier" } else { "no" };
     for o in &view.outliers {
         w.write_record([
-            csv_safe(&o.component).as_str(),
-            csv_safe(&o.group).as_str(),
+            tessera_charts::csv_text(&o.component).as_str(),
+            tessera_charts::csv_text(&o.group).as_str(),
             &o.primaries,
             &o.revisions,
             &o.rate,
@@ -82,9 +82,4 @@ pub fn outliers_csv(view: &View) -> Result<String> {
     }
     let bytes = w.into_inner().map_err(|e| std::io::Error::other(e.to_string()))?;
     Ok(String::from_utf8(bytes).map_err(std::io::Error::other)?)
-}
-
-/// A CSV cell that a spreadsheet would not run as a formula.
-fn csv_safe(s: &str) -> String {
-    if s.starts_with(['=', '+', '-', '@', '\t', '\r']) { format!("'{s}") } else { s.to_owned() }
 }
