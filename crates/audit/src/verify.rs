@@ -222,6 +222,12 @@ impl<'a> Verifier<'a> {
         Ok(())
     }
 
+    /// Adds the next event by its leaf hash, computed by the caller (on other threads, or to
+    /// compare it with a stored copy); otherwise the same as [`Verifier::push`].
+    pub fn push_leaf_hash(&mut self, seq: u64, leaf: Hash) -> Result<Hash, VerifyError> {
+        self.push_leaf(seq, Ok(leaf))
+    }
+
     fn push_leaf(&mut self, seq: u64, leaf: Result<Hash, EventError>) -> Result<Hash, VerifyError> {
         let expected = self.chain.last_seq() + 1;
         let leaf = leaf.map_err(|source| VerifyError::Event { seq: expected, source })?;

@@ -14,6 +14,7 @@
 
 #![forbid(unsafe_code)]
 
+mod audit;
 mod identity;
 mod outcomes;
 mod patients;
@@ -29,6 +30,8 @@ use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 use sqlx::{PgPool, SqlitePool};
 
+pub use audit::{Appended, AuditFault, AuditHead, AuditNote, AuditRow, AuditTree, StoredCheckpoint};
+pub use tessera_audit::{Actor as AuditActor, Outcome as AuditOutcome};
 pub use identity::{
     AccountCounts, FactorKind, FailureState, LinkPurpose, LiveLink, NewLink, NewSession, PasskeyRow, SessionRow,
     SessionStage, TotpRow, UserRow,

@@ -112,6 +112,17 @@ impl MasterKey {
         let key: [u8; 32] = plain.as_slice().try_into().map_err(|_| VaultError::UnwrapFailed(registry.to_string()))?;
         Ok(DataKey(SecretBox::new(Box::new(key))))
     }
+
+    /// The 32-byte seed of the audit trail's Ed25519 checkpoint-signing key (HKDF-SHA-256 with
+    /// its own salt and `info`): every process with this master key signs with the same key,
+    /// and no other key derived here can be mistaken for it.
+    pub fn audit_signing_seed(&self) -> Zeroizing<[u8; 32]> {
+        let hk = Hkdf::<Sha256>::new(Some(b"tessera/v1/audit"), self.0.expose_secret());
+        let mut seed = Zeroizing::new([0u8; 32]);
+        hk.expand(b"tessera/v1/audit/checkpoint-signing-ed25519", seed.as_mut())
+            .expect("32 bytes is a valid HKDF length");
+        seed
+    }
 }
 
 /// A registry's data key, from which its field and blind-index keys are derived.
