@@ -2,7 +2,8 @@
 # The benchmarks (see BENCHMARKS.md): `scripts/bench.sh import [ARGS]` (the default) needs
 # sqlite3 for the SQLite floor and a PostgreSQL; `scripts/bench.sh web [ARGS]` needs wrk, the
 # front-end packages and a PostgreSQL; `scripts/bench.sh survival [ARGS]` installs R with
-# r-cran-survival (Debian) and numpy, pandas and lifelines (PyPI) if they are missing.
+# r-cran-survival (Debian) and numpy, pandas and lifelines (PyPI) if they are missing;
+# `scripts/bench.sh audit [ARGS]` needs a PostgreSQL.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/common.sh
@@ -19,6 +20,8 @@ case "$which" in
     command -v wrk >/dev/null 2>&1 || apt_install wrk
     ensure_web_assets
     cargo bench --locked -p tessera --bench web -- "$@" ;;
+  audit)
+    cargo bench --locked -p tessera --bench audit -- "$@" ;;
   survival)
     # The peers: R with survival from Debian's packages, numpy, pandas and lifelines from PyPI.
     command -v Rscript >/dev/null 2>&1 && Rscript -e 'library(survival)' >/dev/null 2>&1 \
@@ -26,5 +29,5 @@ case "$which" in
     python3 -c 'import numpy, pandas, lifelines' >/dev/null 2>&1 \
       || python3 -m pip install --quiet numpy pandas lifelines
     cargo bench --locked -p tessera --bench survival -- "$@" ;;
-  *) echo "usage: scripts/bench.sh [import|web|survival] [options]" >&2; exit 2 ;;
+  *) echo "usage: scripts/bench.sh [import|web|audit|survival] [options]" >&2; exit 2 ;;
 esac

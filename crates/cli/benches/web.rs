@@ -67,6 +67,7 @@ async fn run(kind: &str, dir: &Path, seconds: u64, connections: u64) {
         database_url: db.url().to_owned(),
         master_key_file: key,
         web: WebSettings::default(),
+        audit: Default::default(),
         base_dir: dir.to_path_buf(),
     };
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();

@@ -23,6 +23,9 @@ pub struct Settings {
     /// The web server (`tessera serve`).
     #[serde(default, skip_serializing_if = "WebSettings::is_default")]
     pub web: WebSettings,
+    /// The audit trail's checkpoints (`[audit]`).
+    #[serde(default, skip_serializing_if = "crate::audit_cli::AuditSettings::is_default")]
+    pub audit: crate::audit_cli::AuditSettings,
     /// The directory relative paths are resolved against (the config file's).
     #[serde(skip)]
     pub base_dir: PathBuf,
@@ -112,6 +115,7 @@ impl Settings {
                         database_url: url,
                         master_key_file: PathBuf::new(),
                         web: WebSettings::default(),
+                        audit: Default::default(),
                         base_dir: PathBuf::from("."),
                     })
                 }
@@ -179,6 +183,7 @@ mod tests {
             database_url: "postgres://app:s3cret@db.example:5432/tessera".into(),
             master_key_file: "k".into(),
             web: WebSettings::default(),
+            audit: Default::default(),
             base_dir: PathBuf::new(),
         };
         assert_eq!(s.redacted_database_url(), "postgres://app:***@db.example:5432/tessera");

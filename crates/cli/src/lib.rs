@@ -5,6 +5,7 @@
 
 #![forbid(unsafe_code)]
 
+pub mod audit_cli;
 pub mod config;
 pub mod import;
 pub mod report_run;

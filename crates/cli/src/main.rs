@@ -160,6 +160,11 @@ enum Command {
         #[arg(long, value_enum, default_value = "efron")]
         ties: TiesArg,
     },
+    /// The tamper-evident audit trail: verify, checkpoint, export, verify an export offline.
+    Audit {
+        #[command(subcommand)]
+        command: tessera::audit_cli::AuditCommand,
+    },
     /// Run the web server (pages and JSON API) until interrupted. While no account exists it
     /// prints a single-use bootstrap link for the first platform operator.
     Serve {
@@ -462,6 +467,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             })?;
             println!("{}", serde_json::to_string_pretty(&out)?);
         }
+        Command::Audit { command } => return tessera::audit_cli::run(config_path, command).await,
         Command::Serve { listen } => {
             let (settings, store) = open(config_path).await?;
             tessera::server::serve(&settings, store, listen).await?;
@@ -534,6 +540,7 @@ async fn init(dir: &Path, database_url: Option<String>) -> anyhow::Result<()> {
             database_url: database_url.unwrap_or_else(|| "sqlite:tessera.db".into()),
             master_key_file: PathBuf::from("master.key"),
             web: Default::default(),
+            audit: Default::default(),
             base_dir: PathBuf::new(),
         };
         std::fs::write(&config, toml::to_string(&settings)?)?;

@@ -87,6 +87,7 @@ pub async fn serve(settings: &Settings, store: Store, listen: Option<String>) ->
             link.as_str()
         );
     }
+    crate::audit_cli::spawn_checkpointer(settings, store.clone())?;
     // Sessions past their limits are refused when presented; this sweep only tidies the table.
     let sweeper = state.accounts().clone();
     tokio::spawn(async move {

@@ -1,0 +1,251 @@
+//! Audit-trail benchmark, on SQLite and PostgreSQL:
+//! 1. **Sustained batched append rate with two writers** (two independent connection pools, as
+//!    two servers would have), each appending batches through `Store::audit_append` (hashing,
+//!    chaining, the head-row lock, triggers), against a floor measured in the same run: the
+//!    same rows by plain multi-row INSERT into a table of the same shape and indexes, with no
+//!    hashing, no head row and no triggers, by the same two writers.
+//! 2. **`audit verify` of a large log** (default 10 million events): the same code as
+//!    `tessera audit verify`, against a floor of reading the same rows (the same SELECT, no
+//!    hashing).
+//!
+//! `cargo bench -p tessera --bench audit` (or `scripts/bench.sh audit`). Options after `--`:
+//! `--events N` per writer (default 250,000), `--batch N` (default 1,000), `--verify-events N`
+//! (default 10,000,000; 0 skips), `--skip-postgres`, `--skip-sqlite`.
+//! PostgreSQL: `TESSERA_TEST_POSTGRES_URL` (default postgres://postgres@127.0.0.1:5432/postgres).
+
+use std::time::Instant;
+
+use tessera::audit_cli::Checkpointer;
+use tessera_audit::SigningKey;
+use tessera_store::{AuditActor, AuditNote, AuditOutcome, Store};
+use tessera_testkit::TestDb;
+
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
+fn arg(name: &str) -> Option<u64> {
+    let args: Vec<String> = std::env::args().collect();
+    args.iter().position(|a| a == name).and_then(|i| args.get(i + 1)).and_then(|v| v.replace('_', "").parse().ok())
+}
+
+fn flag(name: &str) -> bool {
+    std::env::args().any(|a| a == name)
+}
+
+/// A realistic read event: every field present, about 300 bytes canonical.
+fn note(writer: u64, i: u64) -> AuditNote {
+    AuditNote::new(
+        AuditActor::User(format!("0196a1b2-7c3d-7e4f-8a9b-{:012x}", (writer * 7919 + i) % 5000)),
+        "record.view",
+        AuditOutcome::Success,
+    )
+    .registry("njr")
+    .organisation(format!("R{:02}", i % 90))
+    .target(format!("patient:{:032x}", u128::from(i).wrapping_mul(0x9e37_79b9_7f4a_7c15_f39c_c060_5ced_c835)))
+    .purpose("direct care")
+    .client("web")
+    .request_id(format!("0196a1b2-7c3d-7e4f-{writer:04x}-{i:012x}"))
+}
+
+/// Two writers appending `events` each in batches of `batch`; returns seconds.
+async fn ours(url: &str, events: u64, batch: u64) -> f64 {
+    let stores = [Store::connect(url).await.unwrap(), Store::connect(url).await.unwrap()];
+    let started = Instant::now();
+    let tasks: Vec<_> = stores
+        .iter()
+        .cloned()
+        .enumerate()
+        .map(|(w, store)| {
+            tokio::spawn(async move {
+                let mut i = 0;
+                while i < events {
+                    let n = batch.min(events - i);
+                    let notes: Vec<AuditNote> = (i..i + n).map(|j| note(w as u64, j)).collect();
+                    store.audit_append(&notes).await.unwrap();
+                    i += n;
+                }
+            })
+        })
+        .collect();
+    for t in tasks {
+        t.await.unwrap();
+    }
+    let secs = started.elapsed().as_secs_f64();
+    let head = stores[0].audit_head().await.unwrap();
+    assert_eq!(head.last_seq, 2 * events, "one gap-free sequence");
+    for s in &stores {
+        s.close().await;
+    }
+    secs
+}
+
+/// The floor: the same rows by plain INSERT into a table of the same shape, no hashing, no
+/// head row, no triggers; two writers with disjoint sequence numbers.
+async fn floor(url: &str, events: u64, batch: u64) -> f64 {
+    let (blob, text) = if url.starts_with("sqlite:") { ("BLOB", "TEXT") } else { ("BYTEA", "TEXT") };
+    let ddl = [
+        format!(
+            "CREATE TABLE audit_floor (seq BIGINT PRIMARY KEY, time_us BIGINT NOT NULL, actor {text} NOT NULL, \
+             action {text} NOT NULL, registry {text}, organisation {text}, target {text}, purpose {text}, \
+             outcome {text} NOT NULL, client {text}, request_id {text}, leaf_hash {blob} NOT NULL, chain_hash {blob} NOT NULL)"
+        ),
+        "CREATE INDEX audit_floor_by_target ON audit_floor (target) WHERE target IS NOT NULL".into(),
+        "CREATE INDEX audit_floor_by_actor ON audit_floor (actor)".into(),
+    ];
+    let stores = [Store::connect(url).await.unwrap(), Store::connect(url).await.unwrap()];
+    for sql in ddl {
+        match &stores[0] {
+            Store::Sqlite(p) => sqlx::raw_sql(sqlx::AssertSqlSafe(sql)).execute(p).await.map(|_| ()),
+            Store::Postgres(p) => sqlx::raw_sql(sqlx::AssertSqlSafe(sql)).execute(p).await.map(|_| ()),
+        }
+        .unwrap();
+    }
+    let started = Instant::now();
+    let tasks: Vec<_> = stores
+        .iter()
+        .cloned()
+        .enumerate()
+        .map(|(w, store)| {
+            tokio::spawn(async move {
+                let mut i = 0;
+                while i < events {
+                    let n = batch.min(events - i);
+                    let notes: Vec<AuditNote> = (i..i + n).map(|j| note(w as u64, j)).collect();
+                    insert_plain(&store, w as u64 * events + i, &notes).await;
+                    i += n;
+                }
+            })
+        })
+        .collect();
+    for t in tasks {
+        t.await.unwrap();
+    }
+    let secs = started.elapsed().as_secs_f64();
+    for s in &stores {
+        s.close().await;
+    }
+    secs
+}
+
+macro_rules! plain_insert {
+    ($pool:expr, $db:ty, $first:expr, $notes:expr) => {{
+        let mut tx = $pool.begin().await.unwrap();
+        for (c, chunk) in $notes.chunks(2000).enumerate() {
+            let mut q = sqlx::QueryBuilder::<$db>::new(
+                "INSERT INTO audit_floor (seq, time_us, actor, action, registry, organisation, target, purpose, \
+                 outcome, client, request_id, leaf_hash, chain_hash) ",
+            );
+            let now = time::OffsetDateTime::now_utc().unix_timestamp() * 1_000_000;
+            q.push_values(chunk.iter().enumerate(), |mut b, (k, n)| {
+                let actor = match &n.actor {
+                    AuditActor::User(id) => format!("user:{id}"),
+                    AuditActor::ApiToken(id) => format!("token:{id}"),
+                    AuditActor::System => "system".into(),
+                };
+                b.push_bind(($first + (c * 2000 + k) as u64 + 1) as i64)
+                    .push_bind(now)
+                    .push_bind(actor)
+                    .push_bind(n.action.clone())
+                    .push_bind(n.registry.clone())
+                    .push_bind(n.organisation.clone())
+                    .push_bind(n.target.clone())
+                    .push_bind(n.purpose.clone())
+                    .push_bind("success")
+                    .push_bind(n.client.clone())
+                    .push_bind(n.request_id.clone())
+                    .push_bind(vec![0u8; 32])
+                    .push_bind(vec![0u8; 32]);
+            });
+            q.build().execute(&mut *tx).await.unwrap();
+        }
+        tx.commit().await.unwrap();
+    }};
+}
+
+async fn insert_plain(store: &Store, first: u64, notes: &[AuditNote]) {
+    match store {
+        Store::Sqlite(p) => plain_insert!(p, sqlx::Sqlite, first, notes),
+        Store::Postgres(p) => plain_insert!(p, sqlx::Postgres, first, notes),
+    }
+}
+
+/// Reads every row as verification does, without hashing: the verify floor.
+async fn read_floor(store: &Store, n: u64) -> f64 {
+    let started = Instant::now();
+    let mut after = 0;
+    let mut read = 0;
+    loop {
+        let rows = store.audit_events(after, u64::MAX >> 1, 8192).await.unwrap();
+        let Some(last) = rows.last() else { break };
+        after = last.seq;
+        read += rows.len() as u64;
+    }
+    assert_eq!(read, n);
+    started.elapsed().as_secs_f64()
+}
+
+async fn verify_large(kind: &str, db: &TestDb, n: u64) {
+    let store = Store::connect(db.url()).await.unwrap();
+    let started = Instant::now();
+    let batch = 10_000;
+    let mut i = 0;
+    while i < n {
+        let k = batch.min(n - i);
+        let notes: Vec<AuditNote> = (i..i + k).map(|j| note(0, j)).collect();
+        store.audit_append(&notes).await.unwrap();
+        i += k;
+    }
+    let fill = started.elapsed().as_secs_f64();
+    let dir = tempfile::tempdir().unwrap();
+    let key = SigningKey::from_bytes(&[7u8; 32]);
+    let t = Instant::now();
+    let cp = Checkpointer::new(store.clone(), key.clone(), dir.path().join("cp.txt")).checkpoint().await.unwrap();
+    let checkpoint = t.elapsed().as_secs_f64();
+    let cps = vec![cp.expect("a checkpoint")];
+    let t = Instant::now();
+    let summary = store.audit_verify(cps, key.verifying_key()).await.unwrap().expect("the log verifies");
+    let verify = t.elapsed().as_secs_f64();
+    assert_eq!(summary.events, n);
+    let floor = read_floor(&store, n).await;
+    println!(
+        "{kind:<10} verify {n} events: {verify:>6.1} s (read floor {floor:.1} s, {:.2}x); \
+         first checkpoint (reads the whole log) {checkpoint:.1} s; filled by one writer in {fill:.0} s ({:.0} events/s)",
+        verify / floor,
+        n as f64 / fill
+    );
+    store.close().await;
+}
+
+#[tokio::main(flavor = "multi_thread")]
+async fn main() {
+    let events = arg("--events").unwrap_or(250_000);
+    let batch = arg("--batch").unwrap_or(1000);
+    let verify_events = arg("--verify-events").unwrap_or(10_000_000);
+    let mut kinds = Vec::new();
+    if !flag("--skip-sqlite") {
+        kinds.push("sqlite");
+    }
+    if !flag("--skip-postgres") {
+        kinds.push("postgres");
+    }
+    println!("audit append: 2 writers x {events} events in batches of {batch}");
+    for kind in &kinds {
+        let db = TestDb::of(kind).await;
+        let secs = ours(db.url(), events, batch).await;
+        let floor_secs = floor(db.url(), events, batch).await;
+        let total = 2.0 * events as f64;
+        println!(
+            "{kind:<10} audit_append {:>9.0} events/s ({secs:.2} s); plain INSERT floor {:>9.0} rows/s ({floor_secs:.2} s); \
+             {:.2}x the floor's time",
+            total / secs,
+            total / floor_secs,
+            secs / floor_secs
+        );
+    }
+    if verify_events > 0 {
+        for kind in &kinds {
+            let db = TestDb::of(kind).await;
+            verify_large(kind, &db, verify_events).await;
+        }
+    }
+}
