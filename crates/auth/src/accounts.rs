@@ -42,6 +42,13 @@ pub struct AccountSettings {
     pub address_limit: i64,
     /// Platform roles that must use passkeys, not TOTP (e.g. `operator`).
     pub passkey_required_roles: Vec<String>,
+    /// No sign-in for this long suspends an account and ends its sessions (90 days).
+    pub dormant_after: i64,
+    /// A grant lasts this long unless the approver says otherwise (12 months, the most allowed).
+    pub grant_ttl: i64,
+    /// Proxies whose `X-Forwarded-For` is believed; empty (the default) believes no header and
+    /// takes the connection's address.
+    pub trusted_proxies: Vec<ipnet::IpNet>,
 }
 
 impl AccountSettings {
@@ -59,6 +66,9 @@ impl AccountSettings {
             address_window: 3600,
             address_limit: 1000,
             passkey_required_roles: Vec::new(),
+            dormant_after: 90 * 86_400,
+            grant_ttl: tessera_domain::access::MAX_GRANT_SECONDS,
+            trusted_proxies: Vec::new(),
         }
     }
 
@@ -200,7 +210,7 @@ impl fmt::Debug for Accounts {
 
 const RECOVERY_ALPHABET: &[u8] = b"ABCDEFGHJKLMNPQRSTUVWXYZ23456789";
 
-fn valid_name(raw: &str) -> Result<String, AuthError> {
+pub(crate) fn valid_name(raw: &str) -> Result<String, AuthError> {
     let name = raw.trim();
     if name.is_empty() || name.chars().count() > 100 || name.chars().any(char::is_control) {
         return Err(AuthError::Field {
@@ -211,7 +221,7 @@ fn valid_name(raw: &str) -> Result<String, AuthError> {
     Ok(name.to_owned())
 }
 
-fn valid_email(raw: &str) -> Result<String, AuthError> {
+pub(crate) fn valid_email(raw: &str) -> Result<String, AuthError> {
     normalise_email(raw).ok_or_else(|| AuthError::Field {
         field: "email",
         message: "Enter an email address in the correct format, like name@example.nhs.uk".into(),
@@ -270,11 +280,15 @@ impl Accounts {
         &self.0.policy
     }
 
-    fn now(&self) -> i64 {
+    pub(crate) fn now(&self) -> i64 {
         self.0.clock.now()
     }
 
-    fn link(&self, path: &str, token: &str) -> String {
+    pub(crate) fn mailer(&self) -> &Mailer {
+        &self.0.mailer
+    }
+
+    pub(crate) fn link(&self, path: &str, token: &str) -> String {
         let base = self.0.settings.public_url.as_str().trim_end_matches('/');
         format!("{base}/{path}/{token}")
     }
@@ -288,7 +302,7 @@ impl Accounts {
         self.passkey_required(session.row.platform_role.as_deref())
     }
 
-    async fn notify(&self, email: &str, subject: &str, body: &str) {
+    pub(crate) async fn notify(&self, email: &str, subject: &str, body: &str) {
         if let Err(e) = self.0.mailer.send(email, subject, body).await {
             // The act stands; the failure to tell is logged without the address.
             tracing::warn!(error = %e, "a notification email could not be sent");
@@ -312,7 +326,7 @@ impl Accounts {
         }
     }
 
-    fn invitation_body(&self, name: &str, link: &str, expires_at: i64) -> String {
+    pub(crate) fn invitation_body(&self, name: &str, link: &str, expires_at: i64) -> String {
         let expires = time_text(expires_at);
         format!(
             "Dear {name},\n\nYou have been invited to use Tessera, the clinical registries platform.\n\n\
@@ -543,7 +557,18 @@ impl Accounts {
             None => None,
         };
         let verified = self.0.hasher.verify(password, user.as_ref().and_then(|u| u.password_hash.as_deref())).await;
-        let permitted = |u: &UserRow| u.status == "active" && !u.locked && now >= u.next_attempt_at && !address_blocked;
+        // A dormant account is suspended here too, not only by the periodic sweep, so that a
+        // sweep that has not run yet never lets one in; the refusal looks like any other.
+        let dormant = |u: &UserRow| u.last_sign_in_at.unwrap_or(u.created_at) <= now - s.dormant_after;
+        if let Some(u) = &user
+            && u.status == "active"
+            && dormant(u)
+        {
+            self.suspend_dormant().await?;
+        }
+        let permitted = |u: &UserRow| {
+            u.status == "active" && !dormant(u) && !u.locked && now >= u.next_attempt_at && !address_blocked
+        };
         match &user {
             Some(u) if verified && permitted(u) => {
                 self.0.store.record_sign_in_success(&u.id, now, false).await?;

@@ -12,10 +12,12 @@
 
 #![forbid(unsafe_code)]
 
+mod access;
 mod accounts;
 pub mod mail;
 pub mod passkeys;
 pub mod passwords;
+mod requests;
 pub mod totp;
 
 use std::sync::Arc;
@@ -25,12 +27,14 @@ use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64URL;
 use sha2::{Digest as _, Sha256};
 
+pub use access::{NewToken, TOKEN_PREFIX, TokenPermission, address_in};
 pub use accounts::{
     AccountSettings, Accounts, ActiveSession, Client, InvitationRow, InviteProblem, SessionToken, SignIn,
     TotpEnrolment, time_text,
 };
 pub use mail::{MailConfig, Mailer};
 pub use passwords::{NewPassword, PasswordHasher, PasswordPolicy, PasswordProblem};
+pub use requests::{Decided, PlatformOperator, RECERTIFY_WINDOW};
 
 /// What can go wrong in account handling. Messages never contain secrets or addresses.
 #[derive(Debug, thiserror::Error)]

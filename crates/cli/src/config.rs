@@ -53,6 +53,12 @@ pub struct WebSettings {
     pub passkey_required_roles: Vec<String>,
     /// Failed sign-ins allowed from one address per hour (default 1000).
     pub address_limit: Option<i64>,
+    /// Days without a sign-in after which an account is suspended (default 90).
+    pub dormant_after_days: Option<i64>,
+    /// Proxies (CIDR ranges) whose `X-Forwarded-For` header is believed for the client address
+    /// (default: none, so the header is ignored). Needed for registry network allowlists behind
+    /// a load balancer.
+    pub trusted_proxies: Vec<String>,
 }
 
 impl WebSettings {

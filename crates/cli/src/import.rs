@@ -20,7 +20,9 @@ use std::sync::Arc;
 use rayon::prelude::*;
 use sha2::{Digest, Sha256};
 use tessera_domain::{Dictionary, Form, OdsCode, PatientInput, Problems, RegistryId};
-use tessera_store::{NewPatient, NewRecord, PatientStatus, RegistryCipher, Store, StoreError, SubmissionInfo};
+use tessera_store::{
+    NewPatient, NewRecord, PatientStatus, RegistryCipher, Store, StoreError, SubmissionInfo, validate_entry,
+};
 use tessera_vault::MasterKey;
 use time::Date;
 
@@ -261,14 +263,10 @@ impl Context {
             opted_out: p[7],
             consent: p[8],
         };
-        let patient = input.parse(self.dict.consent_required(), self.today).map_err(|e| problems.extend(e)).ok();
         let form = self.dict.form(&self.form_name).expect("form checked before import");
-        let record = self.dict.validate(form, &pairs, self.today).map_err(|e| problems.extend(e)).ok();
-        if let (Some(patient), Some(record)) = (&patient, &record) {
-            problems.extend(record.check_against(patient));
-        }
-        match (patient, record, org) {
-            (Some(patient), Some(record), Some(org)) if problems.is_empty() => {
+        let entry = validate_entry(&self.dict, form, &input, &pairs, self.today).map_err(|e| problems.extend(e)).ok();
+        match (entry, org) {
+            (Some((patient, record)), Some(org)) if problems.is_empty() => {
                 let date_of_death = patient.date_of_death();
                 let opted_out = (!p[7].trim().is_empty()).then(|| patient.opted_out());
                 let patient = NewPatient::seal(&patient, &self.cipher, self.key_version)?;

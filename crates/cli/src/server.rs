@@ -34,6 +34,16 @@ pub fn build_state(settings: &Settings, store: Store, public_url: &str, clock: C
     if let Some(limit) = settings.web.address_limit {
         account_settings.address_limit = limit;
     }
+    if let Some(days) = settings.web.dormant_after_days {
+        anyhow::ensure!(days >= 1, "web.dormant_after_days must be at least 1");
+        account_settings.dormant_after = days * 86_400;
+    }
+    account_settings.trusted_proxies = settings
+        .web
+        .trusted_proxies
+        .iter()
+        .map(|p| p.parse().with_context(|| format!("web.trusted_proxies: {p:?} is not a CIDR range")))
+        .collect::<anyhow::Result<_>>()?;
     let accounts = Accounts::new(
         store.clone(),
         clock,
@@ -44,8 +54,9 @@ pub fn build_state(settings: &Settings, store: Store, public_url: &str, clock: C
     )?;
     // Outcome reports are rebuilt at most every ten minutes: the statistics run over a whole
     // registry, and new records do not need to show within seconds.
-    let reports = tessera_report::Reports::new(store, std::sync::Arc::new(master), std::time::Duration::from_secs(600));
-    Ok(AppState::new(accounts, assets).with_reports(reports))
+    let master = std::sync::Arc::new(master);
+    let reports = tessera_report::Reports::new(store, master.clone(), std::time::Duration::from_secs(600));
+    Ok(AppState::new(accounts, assets).with_reports(reports).with_vault(master))
 }
 
 async fn shutdown_signal() {
@@ -97,6 +108,17 @@ pub async fn serve(settings: &Settings, store: Store, listen: Option<String>) ->
             let now = sweeper.clock().now();
             if let Err(e) = sweeper.store().purge_sessions(now - s.idle_timeout, now - s.absolute_timeout, now).await {
                 tracing::warn!(error = %e, "session sweep failed");
+            }
+        }
+    });
+    // Dormant accounts are suspended once at start and then hourly (sign-in also refuses them).
+    let dormancy = state.accounts().clone();
+    tokio::spawn(async move {
+        let mut hourly = tokio::time::interval(std::time::Duration::from_secs(3600));
+        loop {
+            hourly.tick().await;
+            if let Err(e) = dormancy.suspend_dormant().await {
+                tracing::warn!(error = %e, "dormancy sweep failed");
             }
         }
     });

@@ -345,3 +345,77 @@ async fn an_event_that_cannot_be_encoded_is_refused_and_leaves_no_gap(db: &TestD
     assert_eq!(a.seqs, 321..322);
     assert!(log.verify().0);
 }
+
+/// The proof endpoints, served by a real `tessera serve` whose own checkpointer signs the events
+/// no checkpoint covers yet: refused without a session; with one, the checkpoint verifies under
+/// the public key and every proof against it.
+#[tokio::test]
+async fn proofs_are_served_to_signed_in_people_and_verify_against_the_servers_checkpoint() {
+    use tessera_audit::{Hash, SignedCheckpoint, VerifyingKey, verify_consistency, verify_inclusion};
+    use tessera_testkit::http::Browser;
+
+    let db = TestDb::sqlite();
+    let log = Log::new(&db).await;
+    let mut config = std::fs::read_to_string(&log.config).unwrap();
+    config.push_str("\n[audit]\ncheckpoint_every = 1\n");
+    std::fs::write(&log.config, config).unwrap();
+    let key = ok(&log.run(&["audit", "public-key"]));
+    let mut bytes = [0u8; 32];
+    hex::decode_to_slice(key.trim(), &mut bytes).unwrap();
+    let key = VerifyingKey::from_bytes(&bytes).unwrap();
+
+    let mut server = common::Server::start(&log.config, &log.dir.path().join("serve.log"), "info");
+    let mut b = Browser::new(&server.ip_url());
+    assert_eq!(b.get("/api/v1/audit/checkpoint").await.status, 401);
+    assert_eq!(b.get("/api/v1/audit/inclusion?seq=1&size=1").await.status, 401);
+    assert_eq!(b.get("/api/v1/audit/consistency?from=1&to=2").await.status, 401);
+    let link = server.bootstrap.clone().expect("bootstrap link");
+    let (secret, factor) =
+        b.bootstrap_operator(&link, "Olivia Operator", "olivia@ops.example", "granite kettle orchestra 61").await;
+    let seed = tessera_auth::totp::seed_from_base32(&secret).unwrap();
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs() as i64;
+    let code = tessera_auth::totp::code_at(&seed, now);
+    b.post("/account/security/totp", &[("factor", &factor), ("code", &code)]).await;
+
+    // The server signs a checkpoint of all 320 events at its first tick; wait for it to show.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    let latest = loop {
+        let r = b.get("/api/v1/audit/checkpoint").await;
+        assert_eq!(r.status, 200, "{}", r.body);
+        let v: serde_json::Value = serde_json::from_str(&r.body).unwrap();
+        if v["tree_size"] == 320 {
+            break v;
+        }
+        assert!(std::time::Instant::now() < deadline, "the server signed no checkpoint: {v}");
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    };
+    let cp = SignedCheckpoint::parse(latest["line"].as_str().unwrap()).unwrap();
+    cp.verify(&key).unwrap();
+    assert!(std::fs::read_to_string(log.checkpoint_file()).unwrap().contains(latest["line"].as_str().unwrap()));
+    let hash = |v: &serde_json::Value| -> Hash {
+        let mut h = [0u8; 32];
+        hex::decode_to_slice(v.as_str().unwrap(), &mut h).unwrap();
+        h
+    };
+    let hashes = |v: &serde_json::Value| v.as_array().unwrap().iter().map(hash).collect::<Vec<_>>();
+
+    for seq in [1u64, 2, 150, 256, 319, 320] {
+        let r = b.get(&format!("/api/v1/audit/inclusion?seq={seq}&size=320")).await;
+        assert_eq!(r.status, 200, "{}", r.body);
+        let v: serde_json::Value = serde_json::from_str(&r.body).unwrap();
+        let stored = log.store.audit_events(seq - 1, seq, 1).await.unwrap().remove(0);
+        let leaf = stored.event.unwrap().leaf_hash().unwrap();
+        assert_eq!(hash(&v["leaf_hash"]), leaf);
+        verify_inclusion(&leaf, seq - 1, 320, &hashes(&v["proof"]), &cp.checkpoint.root).unwrap();
+    }
+    let first = log.store.audit_checkpoints().await.unwrap().remove(0).parse().unwrap();
+    assert_eq!(first.checkpoint.tree_size, 100);
+    let r = b.get("/api/v1/audit/consistency?from=100&to=320").await;
+    let v: serde_json::Value = serde_json::from_str(&r.body).unwrap();
+    verify_consistency(100, 320, &first.checkpoint.root, &cp.checkpoint.root, &hashes(&v["proof"])).unwrap();
+
+    assert_eq!(b.get("/api/v1/audit/inclusion?seq=0&size=5").await.status, 400);
+    assert_eq!(b.get("/api/v1/audit/consistency?from=9&to=5").await.status, 400);
+    assert_eq!(b.get("/api/v1/audit/inclusion?seq=5&size=100000").await.status, 404);
+    server.stop();
+}

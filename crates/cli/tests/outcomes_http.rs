@@ -3,12 +3,10 @@
 
 mod common;
 
-use common::{Server, ok, registries_dir, tessera};
+use common::{PASSWORD, Server, grant, member, ok, registries_dir, tessera};
 use tessera_testkit::TestDb;
 use tessera_testkit::http::Browser;
 use tessera_testkit::no_small_count;
-
-const PASSWORD: &str = "granite kettle orchestra 61";
 
 fn now() -> i64 {
     std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs() as i64
@@ -40,6 +38,13 @@ async fn outcome_pages_charts_and_api_are_behind_sign_in_and_publish_no_small_co
     let code = tessera_auth::totp::code_at(&seed, now());
     let r = b.post("/account/security/totp", &[("factor", &factor), ("code", &code)]).await;
     assert_eq!(r.location(), Some("/account/security/recovery-codes"), "{}", r.body);
+    // The operator reads no registry's outcomes; an analyst of both registries does.
+    assert_eq!(b.get("/registries/njr/outcomes").await.status, 404);
+    assert_eq!(b.get("/api/v1/registries/njr/outcomes").await.status, 404);
+    let outbox = dir.path().join("t/outbox");
+    let mut b = member(&server, &outbox, &mut b, "ana@registry.example", "Ana Analyst").await;
+    grant(&db, "ana@registry.example", "njr", "analyst", None).await;
+    grant(&db, "ana@registry.example", "bcir", "analyst", None).await;
 
     let index = b.get("/registries/njr/outcomes").await;
     assert_eq!(index.status, 200);

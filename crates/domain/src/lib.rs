@@ -7,6 +7,7 @@
 
 #![forbid(unsafe_code)]
 
+pub mod access;
 pub mod analysis;
 pub mod competing;
 pub mod cox;

@@ -126,12 +126,17 @@ pub struct UserRow {
     pub locked: bool,
     /// Last successful sign-in.
     pub last_sign_in_at: Option<i64>,
+    /// When the account was made.
+    pub created_at: i64,
+    /// Why it is suspended (`dormant` or `manual`), while it is.
+    pub suspended_reason: Option<String>,
 }
 
 const USER_COLUMNS: &str = "id, email, display_name, password_hash, platform_role, status, failed_attempts, \
-                            next_attempt_at, locked, last_sign_in_at";
+                            next_attempt_at, locked, last_sign_in_at, created_at, suspended_reason";
 
-type UserTuple = (String, String, String, Option<String>, Option<String>, String, i64, i64, bool, Option<i64>);
+type UserTuple =
+    (String, String, String, Option<String>, Option<String>, String, i64, i64, bool, Option<i64>, i64, Option<String>);
 
 fn user_from_tuple(t: UserTuple) -> UserRow {
     UserRow {
@@ -145,6 +150,8 @@ fn user_from_tuple(t: UserTuple) -> UserRow {
         next_attempt_at: t.7,
         locked: t.8,
         last_sign_in_at: t.9,
+        created_at: t.10,
+        suspended_reason: t.11,
     }
 }
 
@@ -463,6 +470,7 @@ impl Store {
                 .bind(&link_id)
                 .execute(&mut *tx)
                 .await?;
+            crate::requests::request_from_link!(&mut *tx, &link_id, &id, now);
             tx.commit().await?;
         });
         Ok(id)

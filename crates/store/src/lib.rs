@@ -14,13 +14,16 @@
 
 #![forbid(unsafe_code)]
 
+mod access;
 mod audit;
 mod identity;
 mod outcomes;
 mod patients;
 mod pgcopy;
+mod record_access;
 mod records;
 mod registries;
+mod requests;
 mod writer;
 
 use std::str::FromStr;
@@ -30,16 +33,22 @@ use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 use sqlx::{PgPool, SqlitePool};
 
+pub use access::{ApiTokenRow, GrantRow, NetworkRow, NewApiToken};
 pub use audit::{Appended, AuditFault, AuditHead, AuditNote, AuditRow, AuditTree, StoredCheckpoint};
-pub use tessera_audit::{Actor as AuditActor, Outcome as AuditOutcome};
 pub use identity::{
     AccountCounts, FactorKind, FailureState, LinkPurpose, LiveLink, NewLink, NewSession, PasskeyRow, SessionRow,
     SessionStage, TotpRow, UserRow,
 };
 pub use outcomes::{OutcomeData, Product, UNCATALOGUED};
 pub use patients::{NewPatient, PatientView};
+pub use record_access::{EnteredRecord, RecordSummary, validate_entry};
 pub use records::{NewImplant, NewRecord, Revision, StoredRecord};
 pub use registries::{DictionaryLoad, LoadOutcome, RegistryInfo, StatsRow};
+pub use requests::{
+    AccessCounts, AccessDashboard, Decision, DecisionOutcome, DormantUserRow, NewRequest, ProposedGrant,
+    RegistryGrantRow, RequestRow,
+};
+pub use tessera_audit::{Actor as AuditActor, Outcome as AuditOutcome};
 pub use tessera_vault::RegistryCipher;
 pub use writer::{PatientStatus, SubmissionInfo, Writer};
 

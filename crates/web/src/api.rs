@@ -6,12 +6,11 @@
 //! only sends cross-site after a CORS preflight that Tessera never grants; and the cookie is
 //! `SameSite=Strict`.
 
+use axum::Json;
 use axum::extract::{FromRequestParts, State};
 use axum::http::request::Parts;
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
-use axum::{Json, Router};
 use serde::{Deserialize, Serialize};
 use tessera_auth::{ActiveSession, SignIn};
 use tessera_store::SessionStage;
@@ -19,15 +18,17 @@ use utoipa::{OpenApi, ToSchema};
 
 use crate::AppState;
 use crate::error::WebError;
+use crate::routes::Routes;
 use crate::session::{Ctx, SESSION_COOKIE, set_cookie};
 
 /// The API routes.
-pub fn routes() -> Router<AppState> {
-    Router::new()
-        .route("/session", post(create_session).delete(delete_session))
-        .route("/session/totp", post(session_totp))
-        .route("/me", get(me))
-        .route("/sessions", get(sessions))
+pub fn routes() -> Routes {
+    Routes::new()
+        .post("/session", create_session)
+        .delete("/session", delete_session)
+        .post("/session/totp", session_totp)
+        .get("/me", me)
+        .get("/sessions", sessions)
 }
 
 #[derive(OpenApi)]
@@ -37,7 +38,23 @@ pub fn routes() -> Router<AppState> {
         version = "1",
         description = "Clinical registries platform. Authenticate with POST /api/v1/session, then POST /api/v1/session/totp; the session cookie carries the rest."
     ),
-    paths(create_session, session_totp, delete_session, me, sessions, ready, crate::outcomes::api_outcomes)
+    paths(
+        create_session,
+        session_totp,
+        delete_session,
+        me,
+        sessions,
+        ready,
+        crate::outcomes::api_outcomes,
+        crate::records::api_create,
+        crate::records::api_get,
+        crate::records::api_correct,
+        crate::records::api_list,
+        crate::records::api_search,
+        crate::audit_api::checkpoint,
+        crate::audit_api::inclusion,
+        crate::audit_api::consistency
+    )
 )]
 struct ApiDoc;
 

@@ -71,11 +71,12 @@ pub async fn log_requests(mut request: Request, next: Next) -> Response {
 
 /// The client's address and browser, for throttling and the session list. The peer address
 /// only: trusting `X-Forwarded-For` from configured proxies comes with network allowlists.
-pub fn client(request_parts: &axum::http::request::Parts) -> tessera_auth::Client {
-    let ip = request_parts
-        .extensions
-        .get::<ConnectInfo<SocketAddr>>()
-        .map_or_else(|| "unknown".to_owned(), |ConnectInfo(a)| a.ip().to_string());
+pub fn client(request_parts: &axum::http::request::Parts, trusted_proxies: &[ipnet::IpNet]) -> tessera_auth::Client {
+    let peer = request_parts.extensions.get::<ConnectInfo<SocketAddr>>().map(|ConnectInfo(a)| a.ip());
+    let ip = match peer {
+        Some(peer) => forwarded_for(request_parts, peer, trusted_proxies).to_string(),
+        None => "unknown".to_owned(),
+    };
     let user_agent = request_parts
         .headers
         .get(header::USER_AGENT)
@@ -86,4 +87,30 @@ pub fn client(request_parts: &axum::http::request::Parts) -> tessera_auth::Clien
         .take(200)
         .collect();
     tessera_auth::Client { ip, user_agent }
+}
+
+/// The client's address: the connection's, unless it comes from a trusted proxy, in which case
+/// the right-most `X-Forwarded-For` entry that is not itself a trusted proxy (entries further
+/// left were written by the client and prove nothing). Without trusted proxies the header is
+/// ignored, so nobody can claim an allowlisted address by sending it.
+fn forwarded_for(
+    parts: &axum::http::request::Parts,
+    peer: std::net::IpAddr,
+    trusted: &[ipnet::IpNet],
+) -> std::net::IpAddr {
+    let is_trusted = |ip: &std::net::IpAddr| trusted.iter().any(|n| n.contains(ip));
+    if !is_trusted(&peer) {
+        return peer;
+    }
+    let mut hops: Vec<std::net::IpAddr> = Vec::new();
+    for value in parts.headers.get_all("x-forwarded-for") {
+        let Ok(text) = value.to_str() else { return peer };
+        for item in text.split(',') {
+            match item.trim().parse() {
+                Ok(ip) => hops.push(ip),
+                Err(_) => return peer,
+            }
+        }
+    }
+    hops.into_iter().rev().find(|ip| !is_trusted(ip)).unwrap_or(peer)
 }

@@ -18,11 +18,18 @@
 
 #![forbid(unsafe_code)]
 
+mod access_pages;
+mod access_views;
 mod api;
+mod audit_api;
+pub mod caller;
 mod error;
 pub mod http;
 mod outcomes;
 mod pages;
+mod record_views;
+mod records;
+pub mod routes;
 pub mod session;
 mod views;
 
@@ -74,6 +81,7 @@ struct Inner {
     accounts: Accounts,
     assets: Assets,
     reports: Option<Arc<tessera_report::Reports>>,
+    vault: Option<Arc<tessera_vault::MasterKey>>,
 }
 
 /// Everything a request handler needs. Cheap to clone.
@@ -83,17 +91,35 @@ pub struct AppState(Arc<Inner>);
 impl AppState {
     /// State over the account service and the front-end files.
     pub fn new(accounts: Accounts, assets: Assets) -> Self {
-        AppState(Arc::new(Inner { accounts, assets, reports: None }))
+        AppState(Arc::new(Inner { accounts, assets, reports: None, vault: None }))
     }
 
     /// The same state with outcome reports (the outcome pages answer 404 without them).
     pub fn with_reports(self, reports: tessera_report::Reports) -> Self {
-        let Inner { accounts, assets, .. } = &*self.0;
+        let Inner { accounts, assets, vault, .. } = &*self.0;
         AppState(Arc::new(Inner {
             accounts: accounts.clone(),
             assets: assets.clone(),
             reports: Some(Arc::new(reports)),
+            vault: vault.clone(),
         }))
+    }
+
+    /// The same state with the master key, which opens registries' data keys (the record pages
+    /// answer 404 without it).
+    pub fn with_vault(self, master: Arc<tessera_vault::MasterKey>) -> Self {
+        let Inner { accounts, assets, reports, .. } = &*self.0;
+        AppState(Arc::new(Inner {
+            accounts: accounts.clone(),
+            assets: assets.clone(),
+            reports: reports.clone(),
+            vault: Some(master),
+        }))
+    }
+
+    /// The master key, if configured.
+    pub fn vault(&self) -> Option<&tessera_vault::MasterKey> {
+        self.0.vault.as_deref()
     }
 
     /// The outcome reports, if configured.
@@ -112,17 +138,29 @@ impl AppState {
     }
 }
 
+/// Every route of the application (pages and API), recorded as they are declared, so the
+/// access-matrix test can walk them all ([`routes::route_table`]).
+pub(crate) fn all_routes() -> routes::Routes {
+    routes::Routes::new()
+        .merge(pages::routes())
+        .merge(outcomes::routes())
+        .merge(access_pages::routes())
+        .merge(records::routes())
+        .nest(
+            "/api/v1",
+            api::routes().merge(outcomes::api_routes()).merge(records::api_routes()).merge(audit_api::routes()),
+        )
+        .get("/api/openapi.json", api::openapi)
+        .get("/health", || async { "ok" })
+        .get("/ready", api::ready)
+}
+
 /// The whole application: pages, API, assets, middleware.
 pub fn router(state: AppState) -> Router {
     let nhsuk = state.assets().nhsuk_dir();
     let statics = state.assets().web_dir.join("static");
-    Router::new()
-        .merge(pages::routes())
-        .merge(outcomes::routes())
-        .nest("/api/v1", api::routes().merge(outcomes::api_routes()))
-        .route("/api/openapi.json", axum::routing::get(api::openapi))
-        .route("/health", axum::routing::get(|| async { "ok" }))
-        .route("/ready", axum::routing::get(api::ready))
+    all_routes()
+        .into_router()
         .nest_service("/assets", tower_http::services::ServeDir::new(nhsuk.join("assets")))
         .nest_service("/static/nhsuk", tower_http::services::ServeDir::new(nhsuk))
         .nest_service("/static", tower_http::services::ServeDir::new(statics))

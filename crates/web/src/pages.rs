@@ -1,11 +1,10 @@
 //! The HTML pages: sign-in and second factor, single-use links, enrolment, the account page,
 //! step-up, and the operators' invitation and account pages.
 
+use axum::Json;
 use axum::extract::{Path, Query, State};
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Redirect, Response};
-use axum::routing::{get, post};
-use axum::{Json, Router};
 use serde::Deserialize;
 use tessera_auth::time_text;
 use tessera_auth::{ActiveSession, AuthError, SessionToken, SignIn};
@@ -13,6 +12,7 @@ use tessera_store::{FactorKind, LinkPurpose, SessionStage};
 
 use crate::AppState;
 use crate::error::WebError;
+use crate::routes::Routes;
 use crate::session::{
     CsrfForm, CsrfJson, Ctx, Enrolling, Operator, OperatorStepUp, SESSION_COOKIE, SignedIn, StepUp, Verifying,
     safe_next, set_cookie,
@@ -20,36 +20,42 @@ use crate::session::{
 use crate::views::*;
 
 /// The page routes.
-pub fn routes() -> Router<AppState> {
-    Router::new()
-        .route("/", get(home))
-        .route("/sign-in", get(sign_in_page).post(sign_in))
-        .route("/sign-in/verify", get(verify_page).post(verify))
-        .route("/sign-in/verify/passkey/start", post(verify_passkey_start))
-        .route("/sign-in/verify/passkey/finish", post(verify_passkey_finish))
-        .route("/sign-in/passkey/start", post(passkey_sign_in_start))
-        .route("/sign-in/passkey/finish", post(passkey_sign_in_finish))
-        .route("/sign-out", post(sign_out))
-        .route("/welcome/{token}", get(welcome_page))
-        .route("/welcome", post(welcome))
-        .route("/reset/{token}", get(reset_page))
-        .route("/reset", post(reset))
-        .route("/account", get(account_page))
-        .route("/account/security/setup", get(security_setup))
-        .route("/account/security/totp", get(totp_page).post(totp_confirm))
-        .route("/account/security/passkey/start", post(passkey_register_start))
-        .route("/account/security/passkey/finish", post(passkey_register_finish))
-        .route("/account/security/recovery-codes", get(recovery_codes_page).post(recovery_codes_make))
-        .route("/account/security/revoke", post(revoke_factor))
-        .route("/account/sessions/end", post(end_session))
-        .route("/account/password", post(change_password))
-        .route("/step-up", get(step_up_page).post(step_up))
-        .route("/step-up/passkey/start", post(verify_passkey_start))
-        .route("/step-up/passkey/finish", post(verify_passkey_finish))
-        .route("/admin/invitations", get(invitations_page).post(invite))
-        .route("/admin/invitations/bulk", post(invite_bulk))
-        .route("/admin/users", get(users_page))
-        .route("/admin/users/reset", post(start_reset))
+pub fn routes() -> Routes {
+    Routes::new()
+        .get("/", home)
+        .get("/sign-in", sign_in_page)
+        .post("/sign-in", sign_in)
+        .get("/sign-in/verify", verify_page)
+        .post("/sign-in/verify", verify)
+        .post("/sign-in/verify/passkey/start", verify_passkey_start)
+        .post("/sign-in/verify/passkey/finish", verify_passkey_finish)
+        .post("/sign-in/passkey/start", passkey_sign_in_start)
+        .post("/sign-in/passkey/finish", passkey_sign_in_finish)
+        .post("/sign-out", sign_out)
+        .get("/welcome/{token}", welcome_page)
+        .post("/welcome", welcome)
+        .get("/reset/{token}", reset_page)
+        .post("/reset", reset)
+        .get("/account", account_page)
+        .get("/account/security/setup", security_setup)
+        .get("/account/security/totp", totp_page)
+        .post("/account/security/totp", totp_confirm)
+        .post("/account/security/passkey/start", passkey_register_start)
+        .post("/account/security/passkey/finish", passkey_register_finish)
+        .get("/account/security/recovery-codes", recovery_codes_page)
+        .post("/account/security/recovery-codes", recovery_codes_make)
+        .post("/account/security/revoke", revoke_factor)
+        .post("/account/sessions/end", end_session)
+        .post("/account/password", change_password)
+        .get("/step-up", step_up_page)
+        .post("/step-up", step_up)
+        .post("/step-up/passkey/start", verify_passkey_start)
+        .post("/step-up/passkey/finish", verify_passkey_finish)
+        .get("/admin/invitations", invitations_page)
+        .post("/admin/invitations", invite)
+        .post("/admin/invitations/bulk", invite_bulk)
+        .get("/admin/users", users_page)
+        .post("/admin/users/reset", start_reset)
 }
 
 /// 404 for anything else.
@@ -707,6 +713,13 @@ async fn invitations_page(State(state): State<AppState>, Operator(_, ctx): Opera
 struct InviteForm {
     email: String,
     name: String,
+    /// A proposed grant (all three empty: none); see `Accounts::invite_proposing`.
+    #[serde(default)]
+    registry: String,
+    #[serde(default)]
+    organisation: String,
+    #[serde(default)]
+    role: String,
 }
 
 async fn invite(
@@ -714,7 +727,13 @@ async fn invite(
     OperatorStepUp(s, _): OperatorStepUp,
     CsrfForm(form, ctx): CsrfForm<InviteForm>,
 ) -> Result<Response, WebError> {
-    match state.accounts().invite(&s, &form.email, &form.name).await {
+    let sent = if form.registry.trim().is_empty() && form.role.trim().is_empty() {
+        state.accounts().invite(&s, &form.email, &form.name).await
+    } else {
+        let (r, o, role) = (&form.registry, &form.organisation, &form.role);
+        state.accounts().invite_proposing(&s, &form.email, &form.name, r, o, role).await
+    };
+    match sent {
         Ok(()) => invitations_view(&state, &ctx, vec![], Some("The invitation has been sent.".into())).await,
         Err(AuthError::Field { field, message }) => {
             invitations_view(&state, &ctx, vec![FieldError::new(field, message)], None).await

@@ -115,7 +115,7 @@ impl FromRequestParts<AppState> for Ctx {
             None => None,
         };
         let csrf = csrf_for(state, &visitor, session.as_ref().map(|s| &s.token));
-        let ctx = Ctx { session, csrf, client: http::client(parts) };
+        let ctx = Ctx { session, csrf, client: http::client(parts, &state.accounts().settings().trusted_proxies) };
         parts.extensions.insert(ctx.clone());
         Ok(ctx)
     }

@@ -7,6 +7,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
 use tessera_testkit::TestDb;
+use tessera_testkit::http::{Browser, between};
 
 /// A Tessera set up by `tessera init` on a test database, with the joint registry loaded.
 pub struct Env {
@@ -183,4 +184,132 @@ impl Drop for Server {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
+}
+
+/// A password that passes the policy, for people the end-to-end tests create.
+pub const PASSWORD: &str = "granite kettle orchestra 61";
+
+fn now() -> i64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs() as i64
+}
+
+/// Runs one statement with text parameters through a fresh connection.
+pub async fn sql_exec(db: &TestDb, sql: &str, binds: &[&str]) {
+    match tessera_store::Store::connect(db.url()).await.unwrap() {
+        tessera_store::Store::Sqlite(p) => {
+            let mut q = sqlx::query(sqlx::AssertSqlSafe(sql.to_owned()));
+            for b in binds {
+                q = q.bind(*b);
+            }
+            q.execute(&p).await.unwrap();
+        }
+        tessera_store::Store::Postgres(p) => {
+            let mut q = sqlx::query(sqlx::AssertSqlSafe(sql.to_owned()));
+            for b in binds {
+                q = q.bind(*b);
+            }
+            q.execute(&p).await.unwrap();
+        }
+    }
+}
+
+/// The single text value a query returns, through a fresh connection.
+pub async fn sql_text(db: &TestDb, sql: &str, binds: &[&str]) -> String {
+    match tessera_store::Store::connect(db.url()).await.unwrap() {
+        tessera_store::Store::Sqlite(p) => {
+            let mut q = sqlx::query_scalar::<_, String>(sqlx::AssertSqlSafe(sql.to_owned()));
+            for b in binds {
+                q = q.bind(*b);
+            }
+            q.fetch_one(&p).await.unwrap()
+        }
+        tessera_store::Store::Postgres(p) => {
+            let mut q = sqlx::query_scalar::<_, String>(sqlx::AssertSqlSafe(sql.to_owned()));
+            for b in binds {
+                q = q.bind(*b);
+            }
+            q.fetch_one(&p).await.unwrap()
+        }
+    }
+}
+
+/// The single UUID a query returns, through a fresh connection.
+pub async fn sql_uuid(db: &TestDb, sql: &str, binds: &[&str]) -> uuid::Uuid {
+    match tessera_store::Store::connect(db.url()).await.unwrap() {
+        tessera_store::Store::Sqlite(p) => {
+            let mut q = sqlx::query_scalar::<_, uuid::Uuid>(sqlx::AssertSqlSafe(sql.to_owned()));
+            for b in binds {
+                q = q.bind(*b);
+            }
+            q.fetch_one(&p).await.unwrap()
+        }
+        tessera_store::Store::Postgres(p) => {
+            let mut q = sqlx::query_scalar::<_, uuid::Uuid>(sqlx::AssertSqlSafe(sql.to_owned()));
+            for b in binds {
+                q = q.bind(*b);
+            }
+            q.fetch_one(&p).await.unwrap()
+        }
+    }
+}
+
+/// Invites, accepts and enrols a person (through the pages); returns their signed-in browser.
+pub async fn member(
+    server: &Server,
+    outbox: &std::path::Path,
+    operator: &mut Browser,
+    email: &str,
+    name: &str,
+) -> Browser {
+    operator.get("/admin/invitations").await;
+    let r = operator.post("/admin/invitations", &[("email", email), ("name", name)]).await;
+    assert!(r.body.contains("The invitation has been sent"), "{}", r.body);
+    let link = newest_link(outbox, email);
+    let path = &link[link.find("/welcome/").unwrap()..];
+    let token = path.rsplit('/').next().unwrap().to_owned();
+    let mut b = Browser::new(&server.ip_url());
+    assert_eq!(b.get(path).await.status, 200);
+    let r = b.post("/welcome", &[("token", &token), ("password", PASSWORD), ("confirmation", PASSWORD)]).await;
+    assert_eq!(r.location(), Some("/account/security/setup"), "{}", r.body);
+    let page = b.get("/account/security/totp").await;
+    let secret = between(&page.body, "id=\"totp-secret\">", "<").expect("setup key");
+    let factor = between(&page.body, "name=\"factor\" value=\"", "\"").unwrap();
+    let seed = tessera_auth::totp::seed_from_base32(&secret).unwrap();
+    let code = tessera_auth::totp::code_at(&seed, now());
+    let r = b.post("/account/security/totp", &[("factor", &factor), ("code", &code)]).await;
+    assert_eq!(r.location(), Some("/account/security/recovery-codes"), "{}", r.body);
+    b
+}
+
+/// The single-use link in the newest email to `to` in the file outbox.
+pub fn newest_link(outbox: &std::path::Path, to: &str) -> String {
+    let mut files: Vec<_> = std::fs::read_dir(outbox)
+        .unwrap()
+        .filter_map(Result::ok)
+        .map(|e| (e.metadata().unwrap().modified().unwrap(), e.path()))
+        .collect();
+    files.sort();
+    for (_, p) in files.into_iter().rev() {
+        let raw = std::fs::read_to_string(&p).unwrap();
+        if raw.contains(to) {
+            let text = raw.replace("=\r\n", "").replace("=\n", "").replace("=3D", "=");
+            let start = text.find("http").expect("a link");
+            return text[start..].split_whitespace().next().unwrap().to_owned();
+        }
+    }
+    panic!("no email to {to}")
+}
+
+/// Gives `email`'s account a grant straight in the table (how grants come to exist is tested with
+/// the approval workflow; these tests are about what a grant lets through).
+pub async fn grant(db: &TestDb, email: &str, registry: &str, role: &str, organisation: Option<&str>) {
+    let user = sql_text(db, "SELECT id FROM users WHERE email = $1", &[email]).await;
+    let id = format!("g-{user}-{registry}-{role}");
+    sql_exec(
+        db,
+        "INSERT INTO grants (id, user_id, registry_id, role, organisation, granted_at, expires_at) \
+         VALUES ($1, $2, $3, $4, NULLIF($5, ''), 0, 4102444800)",
+        &[&id, &user, registry, role, organisation.unwrap_or("")],
+    )
+    .await;
 }

@@ -21,6 +21,8 @@ pub struct TestApp {
     pub state: AppState,
     pub outbox: tempfile::TempDir,
     pub store: Store,
+    /// The master key the server's vault holds (to load registries in tests).
+    pub master: std::sync::Arc<MasterKey>,
     /// The bootstrapped operator's TOTP seed.
     pub operator_seed: std::sync::Mutex<Vec<u8>>,
     _db: TestDb,
@@ -66,9 +68,10 @@ pub async fn spawn_app_with(kind: &str, tune: impl FnOnce(&mut AccountSettings))
     .unwrap();
     let mut settings = AccountSettings::new(url::Url::parse(&public_url).unwrap());
     tune(&mut settings);
-    let keys = PlatformKeys::derive(&MasterKey::generate().unwrap());
+    let master = std::sync::Arc::new(MasterKey::generate().unwrap());
+    let keys = PlatformKeys::derive(&master);
     let accounts = Accounts::new(store.clone(), clock.clone(), keys, policy, mailer, settings).unwrap();
-    let state = AppState::new(accounts, assets);
+    let state = AppState::new(accounts, assets).with_vault(master.clone());
     let (tx, rx) = tokio::sync::oneshot::channel::<()>();
     let served = state.clone();
     tokio::spawn(async move {
@@ -78,7 +81,17 @@ pub async fn spawn_app_with(kind: &str, tune: impl FnOnce(&mut AccountSettings))
         .await
         .expect("serve");
     });
-    TestApp { base, clock, state, outbox, store, operator_seed: Default::default(), _db: db, shutdown: Some(tx) }
+    TestApp {
+        base,
+        clock,
+        state,
+        outbox,
+        store,
+        master,
+        operator_seed: Default::default(),
+        _db: db,
+        shutdown: Some(tx),
+    }
 }
 
 impl TestApp {

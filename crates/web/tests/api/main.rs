@@ -4,6 +4,8 @@
 
 mod helpers;
 
+mod access;
 mod accounts;
 mod platform;
+mod records;
 mod sign_in;
