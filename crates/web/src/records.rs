@@ -13,6 +13,11 @@
 //!   people; an API token, a machine credential scoped to one organisation, expiring within 12
 //!   months and revocable, lists without it.
 //!
+//! Every read of identifiable data (view, search with its purpose, list, download) is written to
+//! the audit log before the data is returned. Entries and corrections are audited just after
+//! their own transaction commits; making that one transaction needs `Writer` and
+//! `correct_record` to append the event themselves.
+//!
 //! NHS numbers and names only travel in request and response bodies (search is a POST), never in
 //! a URL, a log line or an error message; problems name the field and the rule, never the value.
 
@@ -25,9 +30,12 @@ use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Redirect, Response};
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
-use tessera_domain::access::{Grants, OrgSet, RecordsRead};
+use tessera_domain::access::{Grants, OrgSet, Principal, RecordsRead};
 use tessera_domain::{Dictionary, FieldProblem, NhsNumber, OdsCode, Patient, PatientInput, RegistryId};
-use tessera_store::{NewImplant, RecordSummary, RegistryCipher, Revision, StoreError, StoredRecord, validate_entry};
+use tessera_store::{
+    AuditActor, AuditNote, AuditOutcome, NewImplant, RecordSummary, RegistryCipher, Revision, StoreError, StoredRecord,
+    validate_entry,
+};
 use time::{Date, OffsetDateTime};
 use utoipa::ToSchema;
 use uuid::Uuid;
@@ -111,6 +119,45 @@ async fn cipher(state: &AppState, registry: &RegistryId) -> Result<(i32, Registr
 
 async fn dictionary(state: &AppState, registry: &RegistryId) -> Result<(u32, Dictionary), WebError> {
     state.accounts().store().latest_dictionary(registry).await.map_err(store_error)
+}
+
+/// Records an access to identifiable data in the audit log, before the data is returned; the
+/// request fails if the log cannot be written. Targets are pseudonymous (`record:<id>`,
+/// `patient:<id>`), never an NHS number or a name.
+async fn audit(
+    state: &AppState,
+    principal: &Principal,
+    action: &str,
+    registry: &RegistryId,
+    target: Option<String>,
+    purpose: Option<String>,
+) -> Result<(), WebError> {
+    let (actor, client) = match principal {
+        Principal::User(u) => (AuditActor::User(u.clone()), "web"),
+        Principal::Token { id, .. } => (AuditActor::ApiToken(id.clone()), "api"),
+    };
+    let mut note = AuditNote::new(actor, action, AuditOutcome::Success).registry(registry.as_str()).client(client);
+    if let Some(t) = target {
+        note = note.target(t);
+    }
+    if let Some(p) = purpose {
+        note = note.purpose(p);
+    }
+    state.accounts().store().audit_append(&[note]).await.map_err(|e| WebError::Internal(e.into()))?;
+    Ok(())
+}
+
+/// Whether `text` holds seven or more digits in a row (spaces ignored): something like an NHS
+/// number, which must not go into the purpose recorded in the audit log.
+fn holds_a_number(text: &str) -> bool {
+    let mut run = 0;
+    for c in text.chars().filter(|c| !c.is_whitespace()) {
+        run = if c.is_ascii_digit() { run + 1 } else { 0 };
+        if run >= 7 {
+            return true;
+        }
+    }
+    false
 }
 
 /// A domain problem as a sentence, with the input it belongs to.
@@ -250,6 +297,9 @@ async fn enter(
         user = %grants.principal().user_id(), registry = %registry, organisation = %write.org(),
         record = %entered.record_id, new_patient = entered.new_patient, "record entered"
     );
+    // Written after the record's own transaction has committed (see the module notes).
+    let target = Some(format!("record:{}", entered.record_id));
+    audit(state, grants.principal(), "record.enter", registry, target, None).await?;
     Ok(Saved::Done(entered.record_id))
 }
 
@@ -270,6 +320,7 @@ async fn load(state: &AppState, read: &RecordsRead, id: Uuid) -> Result<Loaded, 
     let patient = store.patient(&cipher, record.patient_id).await.map_err(|e| WebError::Internal(e.into()))?.patient;
     let implants = store.implants_of(id).await.map_err(|e| WebError::Internal(e.into()))?;
     let (_, dict) = dictionary(state, read.registry()).await?;
+    audit(state, read.principal(), "record.view", read.registry(), Some(format!("record:{id}")), None).await?;
     Ok(Loaded { record, history, patient, implants, dict })
 }
 
@@ -328,6 +379,7 @@ async fn amend(
     tracing::info!(
         user = %grants.principal().user_id(), registry = %registry, record = %id, revision, "record corrected"
     );
+    audit(state, grants.principal(), "record.correct", registry, Some(format!("record:{id}")), None).await?;
     Ok(Saved::Done(revision))
 }
 
@@ -363,7 +415,12 @@ async fn find(
     if !PURPOSES.iter().any(|(code, _)| *code == purpose) {
         problems.push(Problem { field: "purpose".into(), message: "Choose the purpose of this search".into() });
     }
-    if detail.chars().count() > 200 || detail.chars().any(char::is_control) {
+    if holds_a_number(detail) {
+        problems.push(Problem {
+            field: "purpose_detail".into(),
+            message: "The details of the purpose must not contain an NHS number or other long number".into(),
+        });
+    } else if detail.chars().count() > 200 || detail.chars().any(char::is_control) {
         problems.push(Problem {
             field: "purpose_detail".into(),
             message: "The details of the purpose must be at most 200 characters of text".into(),
@@ -378,6 +435,10 @@ async fn find(
         user = %grants.principal().user_id(), registry = %registry, purpose, matched = found.is_some(),
         "patient search"
     );
+    let purpose_text =
+        if detail.trim().is_empty() { purpose.to_owned() } else { format!("{purpose}: {}", detail.trim()) };
+    let target = found.as_ref().map(|(id, _)| format!("patient:{id}"));
+    audit(state, grants.principal(), "patient.search", registry, target, Some(purpose_text)).await?;
     match found {
         None => Ok(Found::NoMatch),
         Some((patient_id, records)) => {
@@ -708,7 +769,11 @@ fn search_view(
     let purpose_detail = Input {
         id: "purpose_detail".into(),
         label: "Details of the purpose".into(),
-        hint: Some("Optional. For example, the clinic, audit or request this search is for.".into()),
+        hint: Some(
+            "Optional. For example, the clinic, audit or request this search is for. It is kept with the \
+                 search in the audit log, so do not include the patient's NHS number or name."
+                .into(),
+        ),
         required: false,
         widget: "text",
         value: detail.to_owned(),
@@ -795,6 +860,7 @@ async fn list_page(
         .map_err(|e| WebError::Internal(e.into()))?;
     let (_, dict) = dictionary(&state, &registry).await?;
     tracing::info!(user = %caller.grants.principal().user_id(), registry = %registry, page, "records listed");
+    audit(&state, caller.grants.principal(), "records.list", &registry, None, None).await?;
     let view = ListPage {
         l: Layout::new("Records", &caller.ctx),
         registry: registry.to_string(),
@@ -830,6 +896,7 @@ async fn list_csv(
     }
     let body = out.into_inner().map_err(|e| WebError::Internal(anyhow::anyhow!("csv: {e}")))?;
     tracing::info!(user = %caller.grants.principal().user_id(), registry = %registry, rows = list.len(), "records downloaded");
+    audit(&state, caller.grants.principal(), "records.download", &registry, None, None).await?;
     Ok((
         [
             (header::CONTENT_TYPE, "text/csv; charset=utf-8".to_owned()),
@@ -1273,6 +1340,7 @@ pub async fn api_list(
         .await
         .map_err(|e| WebError::Internal(e.into()))?;
     tracing::info!(user = %caller.grants.principal().user_id(), registry = %registry, page, "records listed");
+    audit(&state, caller.grants.principal(), "records.list", &registry, None, None).await?;
     Ok(Json(ApiList { records: list.iter().map(summary_out).collect(), next_page: more.then(|| page + 1) }))
 }
 

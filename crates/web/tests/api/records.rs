@@ -390,6 +390,32 @@ on_both! {
         assert!(s.body.contains(&id) && s.body.contains(FAMILY));
         let s = a.post_json("/api/v1/registries/tst/patients/search", json!({ "nhs_number": NHS })).await;
         assert_eq!(s.status, StatusCode::UNPROCESSABLE_ENTITY, "a purpose is required");
+        let s = a
+            .post_json(
+                "/api/v1/registries/tst/patients/search",
+                json!({ "nhs_number": NHS, "purpose": "clinical_audit", "purpose_detail": "patient 943 476 5919" }),
+            )
+            .await;
+        assert_eq!(s.status, StatusCode::UNPROCESSABLE_ENTITY, "no NHS number in the purpose's details");
+        let s = a
+            .post_json(
+                "/api/v1/registries/tst/patients/search",
+                json!({ "nhs_number": NHS, "purpose": "clinical_audit", "purpose_detail": "hip audit 2024" }),
+            )
+            .await;
+        assert_eq!(s.status, StatusCode::OK);
+
+        // Every search and view is in the audit log, with its purpose, and no identifier.
+        let events: Vec<_> =
+            app.store.audit_events(0, u64::MAX, 10_000).await.unwrap().into_iter().map(|r| r.event.unwrap()).collect();
+        let searches: Vec<_> = events.iter().filter(|e| e.action == "patient.search").collect();
+        assert_eq!(searches.len(), 3, "two by A, one by B");
+        assert!(searches.iter().any(|e| e.purpose.as_deref() == Some("clinical_audit: hip audit 2024")));
+        assert!(searches.iter().filter(|e| e.target.is_some()).count() == 2, "B's search found nobody");
+        assert!(events.iter().any(|e| e.action == "record.view" && e.target == Some(format!("record:{id}"))));
+        assert!(events.iter().any(|e| e.action == "record.enter") && events.iter().any(|e| e.action == "record.correct"));
+        let text = format!("{events:?}");
+        assert!(!text.contains(NHS_DIGITS) && !text.contains(FAMILY), "no identifier in the audit log");
         assert_eq!(b.post_json("/api/v1/registries/tst/records", new_record("RAA")).await.status, StatusCode::FORBIDDEN);
 
         // A viewer cannot write; a session lists only after a recent second factor.
