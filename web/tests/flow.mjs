@@ -16,6 +16,12 @@ const BASE = process.env.TESSERA_URL;
 const OUTBOX = process.env.OUTBOX;
 const ARTIFACTS = process.env.ARTIFACTS;
 const BOOTSTRAP = process.env.BOOTSTRAP_LINK;
+// The access journey: a valid hip primary row (column -> value), two organisations, and the
+// address the administrator invited as second operator.
+const ENTRY = JSON.parse(process.env.ENTRY_ROW || '{}');
+const ORG_A = process.env.ORG_A;
+const ORG_B = process.env.ORG_B;
+const OSCAR = process.env.OSCAR;
 mkdirSync(ARTIFACTS, { recursive: true });
 const axeSource = readFileSync(join(here, '../node_modules/axe-core/axe.min.js'), 'utf8');
 
@@ -75,14 +81,17 @@ async function check(page, name) {
   console.log(`page ${shot} ${name}: ${result.violations.length} axe violations, ${result.passes.length} rules passed`);
 }
 
+const watched = [];
 function watch(page, who) {
+  watched.push([page, who]);
   page.on('console', (m) => {
     if (m.type() !== 'error') return;
     const text = m.text();
     // The NHS.UK stylesheet names its Frutiger web fonts on assets.nhs.uk; our CSP (font-src
     // 'self') refuses them and the pages fall back to Arial. Anything else is a failure.
     if (/Content Security Policy/.test(text) && /assets\.nhs\.uk/.test(text)) return;
-    if (/Failed to load resource.*(401|403|422|410)/.test(text)) return;
+    // Refusals the journey provokes on purpose (a wrong code, a record of another organisation).
+    if (/Failed to load resource.*(401|403|404|422|410)/.test(text)) return;
     problems.push(`${who}: console error: ${text}`);
   });
   page.on('pageerror', (e) => problems.push(`${who}: script error: ${e.message}`));
@@ -158,29 +167,6 @@ try {
   await check(op, 'accounts');
   await saveCookies(opContext);
 
-  // 2b. Outcome statistics: the registry's page, a Kaplan–Meier chart and the funnel plot, each
-  // chart an SVG that must load and draw.
-  async function chartLoaded(page) {
-    const img = page.locator('img.tessera-chart').first();
-    await img.waitFor();
-    const ok = await img.evaluate((el) => el.complete && el.naturalWidth > 0);
-    if (!ok) throw new Error(`the chart did not load at ${page.url()}`);
-  }
-  await op.goto(`${BASE}/`);
-  await op.click('text=Outcomes of the National Joint Registry');
-  await expectHeading(op, 'Outcomes: njr');
-  if (!(await op.locator('text=Dunmore Crescent MoM Cup').count())) throw new Error('the outlier table is missing');
-  await check(op, 'outcomes');
-  await op.click('text=Hip: acetabular cup brand');
-  await expectHeading(op, 'Hip: acetabular cup brand');
-  await chartLoaded(op);
-  await check(op, 'outcomes-km-chart');
-  await op.goto(`${BASE}/registries/njr/outcomes`);
-  await op.click('text=Observed ÷ expected revisions by organisation (funnel plot)');
-  await expectHeading(op, 'observed ÷ expected revisions');
-  await chartLoaded(op);
-  await check(op, 'outcomes-funnel-chart');
-
   // 3. The invited person accepts in their own browser: a common password is refused with the
   //    reason, then a good one is accepted and TOTP is enrolled before anything else.
   const link = emailLinkTo('sam.surgeon@trust.example');
@@ -248,7 +234,164 @@ try {
   await check(sam, 'signed-in-with-passkey');
   await saveCookies(samContext);
 
-  // 6. Sign out for good: the session is gone on the server.
+  // 6. Least privilege. Sam asks for access; nobody can grant it yet, because the registry has
+  //    no controller. Carol asks to be its first controller, which two platform operators must
+  //    approve: Olivia, and Oscar, whom the service's administrator invited on the command line.
+  await sam.goto(`${BASE}/access`);
+  await expectHeading(sam, 'Your access');
+  await sam.selectOption('#registry', 'njr');
+  await sam.selectOption('#role', 'submitter');
+  await sam.fill('#organisation', ORG_A);
+  await sam.fill('#justification', 'I enter hip and knee operations for our trust.');
+  await sam.click('#request-access');
+  await sam.locator('#requests >> text=Waiting for a decision').first().waitFor();
+  await check(sam, 'access-requested');
+  // Before any grant, Sam reaches no record page.
+  const early = await sam.goto(`${BASE}/registries/njr/records/new?form=hip_primary`);
+  if (early.status() !== 404) throw new Error(`records reachable before any grant: ${early.status()}`);
+
+  async function newMember(name, email, label) {
+    await op.goto(`${BASE}/admin/invitations`);
+    await op.fill('#name', name);
+    await op.fill('#email', email);
+    await op.click('#send-invitation');
+    await op.locator('text=The invitation has been sent').waitFor();
+    return acceptInvitation(email, label);
+  }
+  async function acceptInvitation(email, label) {
+    const link = emailLinkTo(email);
+    secrets.links.push(link);
+    const context = await browser.newContext();
+    const page = await context.newPage();
+    watch(page, label);
+    await page.goto(link);
+    const password = `copper meadow lantern ${secrets.passwords.length + 2961}`;
+    secrets.passwords.push(password);
+    await page.fill('#password', password);
+    await page.fill('#confirmation', password);
+    await page.click('#set-password');
+    await enrolTotp(page, label);
+    await saveCookies(context);
+    return page;
+  }
+  async function requestAccess(page, role, org, why) {
+    await page.goto(`${BASE}/access`);
+    await page.selectOption('#registry', 'njr');
+    await page.selectOption('#role', role);
+    await page.fill('#organisation', org);
+    await page.fill('#justification', why);
+    await page.click('#request-access');
+    await page.locator('#requests >> text=Waiting for a decision').first().waitFor();
+  }
+  async function approve(page, path, who, label) {
+    await page.goto(`${BASE}${path}`);
+    const card = page.locator('.nhsuk-card', { hasText: who });
+    await card.first().waitFor();
+    await check(page, label);
+    await card.locator('input[name=reason]').fill('Known to us; role confirmed with the clinical lead.');
+    await card.locator('button[value=approve]').click();
+    await page.waitForLoadState();
+  }
+
+  const carol = await newMember('Carol Controller', 'carol.controller@trust.example', 'carol');
+  await requestAccess(carol, 'controller', '', 'Clinical lead and data controller of the joint registry.');
+  const oscar = await acceptInvitation(OSCAR, 'oscar');
+  await approve(op, '/platform/access', 'Carol Controller', 'first-controller-pending');
+  // One operator's approval is not enough for a controller.
+  const half = await carol.goto(`${BASE}/registries/njr/access`);
+  if (half.status() !== 404) throw new Error(`a controller after one approval: ${half.status()}`);
+  await approve(oscar, '/platform/access', 'Carol Controller', 'first-controller-second-approval');
+  await carol.goto(`${BASE}/registries/njr/access`);
+  await expectHeading(carol, 'Access to the njr registry');
+
+  // 7. The controller approves Sam; Sam enters a record, sees the validation errors (every
+  //    problem listed, each linked to its field), corrects them and saves.
+  await approve(carol, '/registries/njr/access', 'Sam Surgeon', 'controller-approves');
+  await sam.goto(`${BASE}/access`);
+  await sam.locator('#grants >> text=njr').first().waitFor();
+  await check(sam, 'access-granted');
+  await sam.goto(`${BASE}/registries/njr/records/new?form=hip_primary`);
+  await check(sam, 'record-form');
+  async function fillRow(page, row, skip) {
+    for (const [column, value] of Object.entries(row)) {
+      if (skip.includes(column) || value === '') continue;
+      for (const id of [`p_${column}`, `f_${column}`, column]) {
+        const radios = page.locator(`input[type=radio][name="${id}"]`);
+        if (await radios.count()) {
+          const v = { yes: 'true', no: 'false' }[value];
+          let choice = radios.locator(`xpath=self::*[@value="${value}"]`);
+          if (!(await choice.count()) && v) choice = radios.locator(`xpath=self::*[@value="${v}"]`);
+          await choice.first().check();
+          break;
+        }
+        const el = page.locator(`[id="${id}"]`);
+        if (!(await el.count())) continue;
+        const tag = await el.evaluate((e) => e.tagName);
+        if (tag === 'SELECT') await el.selectOption(value);
+        else await el.fill(value);
+        break;
+      }
+    }
+  }
+  await fillRow(sam, ENTRY, ['hp_side', 'hp_asa_grade']);
+  await sam.fill('#f_hp_bmi', '250');
+  await sam.click('#save-record');
+  const summary = sam.locator('.nhsuk-error-summary');
+  await summary.waitFor();
+  const listed = await summary.locator('li a').count();
+  if (listed < 3) throw new Error(`expected every problem listed (side, ASA grade, BMI), got ${listed}`);
+  await check(sam, 'record-validation-errors');
+  await fillRow(sam, ENTRY, []);
+  await sam.fill('#f_hp_bmi', ENTRY.hp_bmi || '28.4');
+  await sam.click('#save-record');
+  await sam.locator(`text=${ENTRY.family_name}`).first().waitFor();
+  if (await sam.locator('.nhsuk-error-summary').count()) throw new Error('the corrected record was refused');
+  await check(sam, 'record-saved');
+  const recordUrl = sam.url().split('?')[0];
+
+  // 8. A submitter of another organisation cannot find it: the search says no match, and the
+  //    record's own address is "not found".
+  const dan = await newMember('Dan Datamanager', 'dan.datamanager@other.example', 'dan');
+  await requestAccess(dan, 'submitter', ORG_B, 'Data manager at our hospital.');
+  await approve(carol, '/registries/njr/access', 'Dan Datamanager', 'controller-approves-second');
+  await dan.goto(`${BASE}/registries/njr/records/search`);
+  await dan.fill('#p_nhs_number', ENTRY.nhs_number);
+  if (await dan.locator('input[type=radio][name=purpose]').count()) {
+    await dan.locator('input[type=radio][name=purpose][value=direct_care]').check();
+  } else {
+    await dan.selectOption('#purpose', 'direct_care');
+  }
+  await dan.click('#search');
+  await dan.locator('#no-match').waitFor();
+  if (await dan.locator(`text=${ENTRY.family_name}`).count()) throw new Error('another organisation sees the patient');
+  await check(dan, 'other-organisation-no-match');
+  const other = await dan.goto(recordUrl);
+  if (other.status() !== 404) throw new Error(`another organisation's record answered ${other.status()}`);
+
+  // 9. Outcome statistics, which a controller may read: the registry's page, a Kaplan–Meier
+  // chart and the funnel plot, each chart an SVG that must load and draw.
+  async function chartLoaded(page) {
+    const img = page.locator('img.tessera-chart').first();
+    await img.waitFor();
+    const ok = await img.evaluate((el) => el.complete && el.naturalWidth > 0);
+    if (!ok) throw new Error(`the chart did not load at ${page.url()}`);
+  }
+  await carol.goto(`${BASE}/`);
+  await carol.click('text=Outcomes of the National Joint Registry');
+  await expectHeading(carol, 'Outcomes: njr');
+  if (!(await carol.locator('text=Dunmore Crescent MoM Cup').count())) throw new Error('the outlier table is missing');
+  await check(carol, 'outcomes');
+  await carol.click('text=Hip: acetabular cup brand');
+  await expectHeading(carol, 'Hip: acetabular cup brand');
+  await chartLoaded(carol);
+  await check(carol, 'outcomes-km-chart');
+  await carol.goto(`${BASE}/registries/njr/outcomes`);
+  await carol.click('text=Observed ÷ expected revisions by organisation (funnel plot)');
+  await expectHeading(carol, 'observed ÷ expected revisions');
+  await chartLoaded(carol);
+  await check(carol, 'outcomes-funnel-chart');
+
+  // 10. Sign out for good: the session is gone on the server.
   await sam.click('#sign-out');
   await expectHeading(sam, 'Sign in to Tessera');
   await sam.goto(`${BASE}/account`);
@@ -256,6 +399,14 @@ try {
   await check(sam, 'after-sign-out');
 } catch (e) {
   problems.push(`journey failed: ${e.stack || e}`);
+  // Where each person was when it failed: a screenshot and the page's main text.
+  for (const [page, who] of watched) {
+    try {
+      await page.screenshot({ path: join(ARTIFACTS, `failure-${who}.png`), fullPage: true });
+      const text = (await page.locator('main').first().innerText()).slice(0, 1500);
+      problems.push(`${who} was at ${page.url()}:\n${text}`);
+    } catch (_) { /* the page may be closed */ }
+  }
 } finally {
   await browser.close();
   writeFileSync(join(ARTIFACTS, 'secrets.json'), JSON.stringify(secrets, null, 2));

@@ -53,6 +53,21 @@ impl TokenPermission {
     }
 }
 
+/// What a new API token may reach and for how long.
+#[derive(Debug, Clone, Copy)]
+pub struct TokenSpec<'a> {
+    /// The registry.
+    pub registry: &'a RegistryId,
+    /// The organisation.
+    pub organisation: &'a OdsCode,
+    /// Read, write or both.
+    pub permissions: &'a [TokenPermission],
+    /// What the token is for, in its owner's words.
+    pub label: &'a str,
+    /// Days until it stops working (1 to 365).
+    pub days: i64,
+}
+
 /// A token just made: its secret is shown once and never again.
 pub struct NewToken {
     /// The token's id.
@@ -151,20 +166,17 @@ impl Accounts {
             .collect())
     }
 
-    /// Makes an API token for `session`'s person, scoped to (registry, organisation,
-    /// permissions), lasting `days` (at most 365). The person must hold, now, grants that allow
-    /// every permission asked for at that organisation: nobody hands a system more than they
-    /// have. The secret is returned once; only its hash is kept.
+    /// Makes an API token for `session`'s person, scoped as `spec` says (registry,
+    /// organisation, permissions), lasting `spec.days` (at most 365). The person must hold, now,
+    /// grants that allow every permission asked for at that organisation: nobody hands a system
+    /// more than they have. The secret is returned once; only its hash is kept.
     pub async fn create_token(
         &self,
         session: &ActiveSession,
         client: &Client,
-        registry: &RegistryId,
-        org: &OdsCode,
-        permissions: &[TokenPermission],
-        label: &str,
-        days: i64,
+        spec: &TokenSpec<'_>,
     ) -> Result<NewToken, AuthError> {
+        let TokenSpec { registry, organisation: org, permissions, label, days } = *spec;
         let label = label.trim();
         if label.is_empty() || label.chars().count() > 100 || label.chars().any(char::is_control) {
             return Err(AuthError::Field {
@@ -222,6 +234,39 @@ impl Accounts {
             tracing::info!(user = %session.user_id(), token = %id, "API token revoked");
         }
         Ok(done)
+    }
+
+    /// Invites a platform operator (from the server's command line, which only those who run
+    /// the service can use): the person is emailed a single-use link, sets their own password
+    /// and enrols a second factor. A second operator is what lets a registry get its first
+    /// controller, which needs two operators' approval.
+    pub async fn invite_operator(&self, email: &str, name: &str) -> Result<(), AuthError> {
+        let email = crate::accounts::valid_email(email)?;
+        let name = crate::accounts::valid_name(name)?;
+        let token = random_token();
+        let now = self.now();
+        let expires_at = now + self.settings().invitation_ttl;
+        self.store()
+            .create_operator_invitation(&tessera_store::NewLink {
+                token_hash: &token_hash(&token),
+                purpose: tessera_store::LinkPurpose::Invitation,
+                email: Some(&email),
+                display_name: Some(&name),
+                user_id: None,
+                created_by: None,
+                now,
+                expires_at,
+            })
+            .await
+            .map_err(|e| match e {
+                tessera_store::StoreError::Conflict(m) => AuthError::Field { field: "email", message: m },
+                other => other.into(),
+            })?;
+        let link = self.link("welcome", &token);
+        self.notify(&email, "You are invited to operate Tessera", &self.invitation_body(&name, &link, expires_at))
+            .await;
+        tracing::info!("operator invitation sent");
+        Ok(())
     }
 
     /// Suspends every account with no sign-in for the dormancy period (never signed in: since

@@ -27,7 +27,7 @@ use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64URL;
 use sha2::{Digest as _, Sha256};
 
-pub use access::{NewToken, TOKEN_PREFIX, TokenPermission, address_in};
+pub use access::{NewToken, TOKEN_PREFIX, TokenPermission, TokenSpec, address_in};
 pub use accounts::{
     AccountSettings, Accounts, ActiveSession, Client, InvitationRow, InviteProblem, SessionToken, SignIn,
     TotpEnrolment, time_text,

@@ -34,6 +34,26 @@ struct Cli {
     command: Command,
 }
 
+/// `tessera operator …`.
+#[derive(Debug, clap::Subcommand)]
+enum OperatorCommand {
+    /// Email a single-use invitation to become a platform operator. Only those who run the
+    /// service (with the configuration and master key) can do this; operators read no patient
+    /// data, and two of them are needed to approve a registry's first controller.
+    Invite {
+        /// The person's email address.
+        #[arg(long)]
+        email: String,
+        /// The person's name.
+        #[arg(long)]
+        name: String,
+        /// The address people reach Tessera at, for the link (default: `web.public_url`, else
+        /// http://localhost and the port of `web.listen`).
+        #[arg(long)]
+        public_url: Option<String>,
+    },
+}
+
 #[derive(Subcommand)]
 enum Command {
     /// Create a configuration, a master key (mode 0600) and the database. Never overwrites a key.
@@ -159,6 +179,12 @@ enum Command {
         /// How the Cox model handles tied event times.
         #[arg(long, value_enum, default_value = "efron")]
         ties: TiesArg,
+    },
+    /// Platform operators: invite another (the second operator is what lets a registry get its
+    /// first controller, which needs two operators' approval).
+    Operator {
+        #[command(subcommand)]
+        command: OperatorCommand,
     },
     /// The tamper-evident audit trail: verify, checkpoint, export, verify an export offline.
     Audit {
@@ -468,6 +494,11 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             println!("{}", serde_json::to_string_pretty(&out)?);
         }
         Command::Audit { command } => return tessera::audit_cli::run(config_path, command).await,
+        Command::Operator { command: OperatorCommand::Invite { email, name, public_url } } => {
+            let (settings, store) = open(config_path).await?;
+            tessera::server::invite_operator(&settings, store, &email, &name, public_url).await?;
+            println!("An invitation to become a platform operator has been emailed to {email}.");
+        }
         Command::Serve { listen } => {
             let (settings, store) = open(config_path).await?;
             tessera::server::serve(&settings, store, listen).await?;

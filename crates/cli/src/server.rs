@@ -77,6 +77,25 @@ async fn shutdown_signal() {
     tracing::info!("shutting down");
 }
 
+/// Emails an invitation to become a platform operator (`tessera operator invite`).
+pub async fn invite_operator(
+    settings: &Settings,
+    store: Store,
+    email: &str,
+    name: &str,
+    public_url: Option<String>,
+) -> anyhow::Result<()> {
+    let public_url = public_url.or_else(|| settings.web.public_url.clone()).unwrap_or_else(|| {
+        let listen = settings.web.listen.clone().unwrap_or_else(|| "127.0.0.1:8080".into());
+        let port = listen.rsplit(':').next().unwrap_or("8080").to_owned();
+        format!("http://localhost:{port}")
+    });
+    let state = build_state(settings, store.clone(), &public_url, Clock::system())?;
+    state.accounts().invite_operator(email, name).await.map_err(|e| anyhow::anyhow!("{e}"))?;
+    store.close().await;
+    Ok(())
+}
+
 /// Runs the server until a signal. `listen` overrides the settings.
 pub async fn serve(settings: &Settings, store: Store, listen: Option<String>) -> anyhow::Result<()> {
     let listen = listen.or_else(|| settings.web.listen.clone()).unwrap_or_else(|| "127.0.0.1:8080".into());

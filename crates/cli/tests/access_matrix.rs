@@ -158,8 +158,7 @@ async fn run_matrix(kind: &str) {
     )
     .await
     .to_string();
-    let record_bcir =
-        sql_uuid(&db, "SELECT id FROM records WHERE registry_id = 'bcir' LIMIT 1", &[]).await.to_string();
+    let record_bcir = sql_uuid(&db, "SELECT id FROM records WHERE registry_id = 'bcir' LIMIT 1", &[]).await.to_string();
     let world = World { org_a, org_b, record_b, record_bcir, nhs_b, nhs_a };
 
     let server = Server::start(&config, &dir.path().join("server.log"), "info");

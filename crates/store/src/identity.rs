@@ -407,6 +407,25 @@ impl Store {
         .transpose()
     }
 
+    /// Stores an invitation to become a platform operator (`tessera operator invite`): refused if
+    /// the address already has an account. Returns the link's id.
+    pub async fn create_operator_invitation(&self, link: &NewLink<'_>) -> Result<String> {
+        on_db!(self, pool => {
+            let mut tx = pool.begin_write().await?;
+            let taken: Option<String> = sqlx::query_scalar("SELECT id FROM users WHERE email = $1")
+                .bind(link.email)
+                .fetch_optional(&mut *tx)
+                .await?;
+            if taken.is_some() {
+                return Err(StoreError::Conflict("that address already has an account".into()));
+            }
+            let id = insert_link!(&mut *tx, link);
+            sqlx::query("UPDATE links SET role = 'operator' WHERE id = $1").bind(&id).execute(&mut *tx).await?;
+            tx.commit().await?;
+            Ok(id)
+        })
+    }
+
     /// Uses a bootstrap or invitation link: creates the account with its password, marks the
     /// link used — one transaction, and only if the link is still live (and, for bootstrap, no
     /// account exists yet). Bootstrap makes a platform operator with the given address and name;
@@ -421,15 +440,16 @@ impl Store {
         let id = new_id();
         on_db!(self, pool => {
             let mut tx = pool.begin_write().await?;
-            let link: Option<(String, String, Option<String>, Option<String>)> = sqlx::query_as(
-                "SELECT id, purpose, email, display_name FROM links \
+            type LinkTuple = (String, String, Option<String>, Option<String>, Option<String>, Option<String>);
+            let link: Option<LinkTuple> = sqlx::query_as(
+                "SELECT id, purpose, email, display_name, role, registry_id FROM links \
                  WHERE token_hash = $1 AND used_at IS NULL AND withdrawn_at IS NULL AND expires_at > $2",
             )
             .bind(token_hash)
             .bind(now)
             .fetch_optional(&mut *tx)
             .await?;
-            let Some((link_id, purpose, email, name)) = link else {
+            let Some((link_id, purpose, email, name, link_role, link_registry)) = link else {
                 return Err(StoreError::NotFound("link".into()));
             };
             let (email, name, role) = match (LinkPurpose::from_code(&purpose)?, bootstrap_identity) {
@@ -443,7 +463,8 @@ impl Store {
                 (LinkPurpose::Invitation, None) => (
                     email.ok_or_else(|| StoreError::Corrupt("invitation without address".into()))?,
                     name.ok_or_else(|| StoreError::Corrupt("invitation without name".into()))?,
-                    None,
+                    // An operator invitation (made on the server's command line) names no registry.
+                    (link_role.as_deref() == Some("operator") && link_registry.is_none()).then_some("operator"),
                 ),
                 _ => return Err(StoreError::NotFound("link".into())),
             };

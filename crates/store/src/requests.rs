@@ -349,6 +349,22 @@ impl Store {
                     if role != Role::Controller || controllers >= 2 {
                         return Err(StoreError::NotFound("request".into()));
                     }
+                    // A registry that has a controller keeps a say: its second controller needs
+                    // that controller and one operator, never two operators alone.
+                    if controllers == 1 {
+                        let by_operators: i64 = sqlx::query_scalar(
+                            "SELECT COUNT(*) FROM request_approvals a JOIN users u ON u.id = a.approver_id \
+                             WHERE a.request_id = $1 AND u.platform_role = 'operator'",
+                        )
+                        .bind(d.request_id)
+                        .fetch_one(&mut *tx)
+                        .await?;
+                        if by_operators >= 1 {
+                            return Err(StoreError::Conflict(
+                                "an operator has already approved; the registry's controller must approve too".into(),
+                            ));
+                        }
+                    }
                 }
             }
             if locked == 0 {

@@ -14,7 +14,7 @@ use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
-use tessera_auth::{AuthError, Decided, TokenPermission, time_text};
+use tessera_auth::{AuthError, Decided, TokenPermission, TokenSpec, time_text};
 use tessera_domain::access::{ManageRegistry, Role};
 use tessera_domain::{OdsCode, RegistryId};
 use tessera_store::{RegistryGrantRow, RequestRow};
@@ -548,7 +548,11 @@ async fn create_token(
     }
     match state
         .accounts()
-        .create_token(&caller.session, &ctx.client, &registry, &org, &permissions, &form.label, days)
+        .create_token(
+            &caller.session,
+            &ctx.client,
+            &TokenSpec { registry: &registry, organisation: &org, permissions: &permissions, label: &form.label, days },
+        )
         .await
     {
         Ok(token) => {

@@ -99,8 +99,28 @@ fn form_error(e: &AuthError) -> Option<FieldError> {
 
 // ----- start and sign-in -----
 
-async fn home(SignedIn(s, ctx): SignedIn) -> Response {
-    render(&HomePage { l: Layout::new("Home", &ctx), name: s.row.display_name.clone(), operator: s.is_operator() })
+/// The home page links only to what the person's grants open.
+async fn home(caller: crate::caller::Caller, State(state): State<AppState>) -> Result<Response, WebError> {
+    let crate::caller::Caller { session: s, ctx, grants } = caller;
+    let names = state.accounts().store().registries().await.map_err(|e| WebError::Internal(e.into()))?;
+    let registries = grants
+        .registries()
+        .into_iter()
+        .map(|id| HomeRegistry {
+            name: names.iter().find(|r| r.id == id).map_or_else(|| id.to_string(), |r| r.name.clone()),
+            outcomes: grants.aggregates(&id).is_ok(),
+            records: grants.records_read(&id).is_ok(),
+            enter: grants.write_orgs(&id).is_ok(),
+            manage: grants.manage(&id).is_ok(),
+            id: id.to_string(),
+        })
+        .collect();
+    Ok(render(&HomePage {
+        l: Layout::new("Home", &ctx),
+        name: s.row.display_name.clone(),
+        operator: s.is_operator(),
+        registries,
+    }))
 }
 
 #[derive(Deserialize)]

@@ -175,6 +175,24 @@ pub struct HomePage {
     pub name: String,
     /// Whether an operator.
     pub operator: bool,
+    /// The registries the person holds grants in, with what their grants open.
+    pub registries: Vec<HomeRegistry>,
+}
+
+/// One registry on the home page: only the links the person's grants open.
+pub struct HomeRegistry {
+    /// Registry id.
+    pub id: String,
+    /// Registry name.
+    pub name: String,
+    /// Outcome reports (controller, analyst, safety officer).
+    pub outcomes: bool,
+    /// Search and read records.
+    pub records: bool,
+    /// Enter records.
+    pub enter: bool,
+    /// Manage access (controller).
+    pub manage: bool,
 }
 
 /// A factor as listed.

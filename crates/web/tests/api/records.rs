@@ -5,7 +5,7 @@
 
 use reqwest::StatusCode;
 use serde_json::json;
-use tessera_auth::{Client, SessionToken, TokenPermission};
+use tessera_auth::{Client, SessionToken, TokenPermission, TokenSpec};
 use tessera_domain::{Dictionary, OdsCode, Organisation, OrganisationKind, RegistryId};
 use tessera_store::Store;
 
@@ -437,7 +437,7 @@ on_both! {
         let client = Client { ip: "127.0.0.1".into(), user_agent: "test".into() };
         let (tst, raa) = (RegistryId::parse("tst").unwrap(), OdsCode::parse("RAA").unwrap());
         let perms = [TokenPermission::Read, TokenPermission::Write];
-        let token = app.state.accounts().create_token(&session, &client, &tst, &raa, &perms, "theatre system", 30).await.unwrap();
+        let token = app.state.accounts().create_token(&session, &client, &TokenSpec { registry: &tst, organisation: &raa, permissions: &perms, label: "theatre system", days: 30 }).await.unwrap();
         let http = reqwest::Client::new();
         let call = |method: reqwest::Method, path: &str, body: Option<serde_json::Value>, bearer: &str| {
             let mut r = http.request(method, format!("{}{path}", app.base)).bearer_auth(bearer);
@@ -461,7 +461,7 @@ on_both! {
         assert_eq!(call(reqwest::Method::GET, &url, None, secret).await.unwrap().status(), StatusCode::UNAUTHORIZED);
 
         // A read-only token cannot write, and stops when it expires.
-        let token = app.state.accounts().create_token(&session, &client, &tst, &raa, &[TokenPermission::Read], "reader", 1).await.unwrap();
+        let token = app.state.accounts().create_token(&session, &client, &TokenSpec { registry: &tst, organisation: &raa, permissions: &[TokenPermission::Read], label: "reader", days: 1 }).await.unwrap();
         let secret = token.secret.as_str();
         let r = call(reqwest::Method::POST, &format!("{url}/revisions"), Some(correction.clone()), secret).await.unwrap();
         assert_eq!(r.status(), StatusCode::FORBIDDEN, "read-only token");
