@@ -128,7 +128,12 @@ impl Accounts {
             return Ok(None);
         };
         let owner = self.store().user(&row.user_id).await?;
-        if owner.as_ref().is_none_or(|u| u.platform_role.is_some()) {
+        let dormant_since = self.now() - self.settings().dormant_after;
+        // A dormant owner's tokens stop at once, not at the next hourly sweep.
+        if owner
+            .as_ref()
+            .is_none_or(|u| u.platform_role.is_some() || u.last_sign_in_at.unwrap_or(u.created_at) <= dormant_since)
+        {
             return Ok(None);
         }
         let corrupt = |what: &str| AuthError::Store(tessera_store::StoreError::Corrupt(format!("token {what}")));
@@ -156,12 +161,10 @@ impl Accounts {
         Ok(grants
             .into_iter()
             .filter(|g| {
-                let ranges: Vec<IpNet> = networks
-                    .iter()
-                    .filter(|n| n.registry_id == g.registry.as_str())
-                    .filter_map(|n| IpNet::from_str(&n.cidr).ok())
-                    .collect();
-                ranges.is_empty() || address_in(&client.ip, &ranges)
+                let rows: Vec<_> = networks.iter().filter(|n| n.registry_id == g.registry.as_str()).collect();
+                // A range that no longer parses admits nobody; it never lifts the restriction.
+                let ranges: Vec<IpNet> = rows.iter().filter_map(|n| IpNet::from_str(&n.cidr).ok()).collect();
+                rows.is_empty() || address_in(&client.ip, &ranges)
             })
             .collect())
     }

@@ -35,6 +35,8 @@ struct World {
     org_b: String,
     /// A record of organisation B in njr.
     record_b: String,
+    /// The planted record of organisation A in njr.
+    record_a: String,
     /// A record of the other registry (bcir).
     record_bcir: String,
     /// Organisation B's patient's NHS number (10 digits).
@@ -159,7 +161,7 @@ async fn run_matrix(kind: &str) {
     .await
     .to_string();
     let record_bcir = sql_uuid(&db, "SELECT id FROM records WHERE registry_id = 'bcir' LIMIT 1", &[]).await.to_string();
-    let world = World { org_a, org_b, record_b, record_bcir, nhs_b, nhs_a };
+    let world = World { org_a, org_b, record_b, record_a: record_a.clone(), record_bcir, nhs_b, nhs_a };
 
     let server = Server::start(&config, &dir.path().join("server.log"), "info");
     let outbox = dir.path().join("t/outbox");
@@ -212,8 +214,8 @@ async fn run_matrix(kind: &str) {
     let table = tessera_web::routes::route_table();
     assert!(table.len() >= 40, "the route table lists {} routes", table.len());
 
-    let mut ordered: Vec<_> = table.iter().filter(|r| !session_changing(&r.path)).collect();
-    ordered.extend(table.iter().filter(|r| session_changing(&r.path)));
+    let staying: Vec<_> = table.iter().filter(|r| !session_changing(&r.path)).collect();
+    let leaving: Vec<_> = table.iter().filter(|r| session_changing(&r.path)).collect();
 
     let mut refused = 0usize;
     let mut checked = 0usize;
@@ -241,8 +243,15 @@ async fn run_matrix(kind: &str) {
         if !person.reads_b {
             variants.push(("other organisation", base("njr", &world.record_b)));
         }
-        for (variant, values) in &variants {
-            for route in &ordered {
+        // Every variant of every route that keeps the session first; those that may end it last.
+        let mut plan: Vec<(&str, &BTreeMap<&str, String>, &tessera_web::routes::RouteInfo)> = Vec::new();
+        for routes in [&staying, &leaving] {
+            for (variant, values) in &variants {
+                plan.extend(routes.iter().map(|r| (*variant, values, *r)));
+            }
+        }
+        {
+            for (variant, values, route) in plan {
                 let path = fill(&route.path, values);
                 let api = route.path.starts_with("/api/");
                 let fields: Vec<(&str, &str)> = vec![
@@ -271,21 +280,28 @@ async fn run_matrix(kind: &str) {
                 checked += 1;
                 let who = format!("{} on {} {} ({variant})", person.label, route.method, route.path);
                 let about_object =
-                    route.path.contains("{id}") || (route.path.contains("{registry}") && *variant == "other registry");
+                    route.path.contains("{id}") || (route.path.contains("{registry}") && variant == "other registry");
                 if about_object {
+                    // Everyone here is fully signed in with a fresh second factor, so nothing
+                    // but the access check can refuse: exactly 403 or 404.
                     let s = page.status.as_u16();
-                    let to_sign_in = page.status.is_redirection()
-                        && page.location().is_some_and(|l| l.starts_with("/sign-in") || l.starts_with("/step-up"));
                     assert!(
-                        s == 403 || s == 404 || s == 401 || s == 405 || to_sign_in,
+                        s == 403 || s == 404,
                         "{who}: {s} (expected 403 or 404)\n{}",
                         &page.body[..page.body.len().min(400)]
                     );
                     refused += 1;
                 }
-                let mut forbidden = vec![B_FAMILY, B_GIVEN, world.nhs_b.as_str()];
+                // Identifiers, and the record's own id (which lists and downloads would carry).
+                let mut forbidden = vec![B_FAMILY, B_GIVEN, world.nhs_b.as_str(), world.record_b.as_str()];
                 if !person.reads_a {
-                    forbidden.extend([A_FAMILY, A_GIVEN, world.nhs_a.as_str()]);
+                    forbidden.extend([A_FAMILY, A_GIVEN, world.nhs_a.as_str(), world.record_a.as_str()]);
+                }
+                // A form may show back the NHS number the caller typed (a search with no match
+                // keeps its input); that is their own input, not a disclosure. Names, dates and
+                // record ids, which they did not send, are still checked.
+                if route.method == "POST" {
+                    forbidden.retain(|m| *m != world.nhs_b.as_str());
                 }
                 for marker in forbidden {
                     assert!(!page.body.contains(marker), "{who}: the answer shows a patient identifier it must not");
@@ -293,7 +309,7 @@ async fn run_matrix(kind: &str) {
             }
         }
     }
-    assert!(refused > 100, "{refused} object requests refused of {checked}");
+    assert!(refused >= 200, "{refused} object requests refused of {checked}");
     eprintln!("access matrix on {kind}: {checked} requests, {refused} object requests refused");
 }
 

@@ -41,7 +41,7 @@ pub use identity::{
 };
 pub use outcomes::{OutcomeData, Product, UNCATALOGUED};
 pub use patients::{NewPatient, PatientView};
-pub use record_access::{EnteredRecord, RecordSummary, validate_entry};
+pub use record_access::{EnteredRecord, IDENTITY_MISMATCH, RecordSummary, validate_entry};
 pub use records::{NewImplant, NewRecord, Revision, StoredRecord};
 pub use registries::{DictionaryLoad, LoadOutcome, RegistryInfo, StatsRow};
 pub use requests::{

@@ -86,6 +86,11 @@ fn summaries(rows: Vec<SummaryRow>) -> Vec<RecordSummary> {
         .collect()
 }
 
+/// Why an entry for a patient already held was refused: the typed family name or date of birth
+/// differs from what is held. Says nothing about which, nor what is held.
+pub const IDENTITY_MISMATCH: &str =
+    "the NHS number, family name and date of birth do not match: check all three against the patient's notes";
+
 impl Store {
     /// Writes `record` of `patient` at the capability's organisation, in one transaction: the
     /// patient is found by the blind index of their NHS number (bringing a stated date of death
@@ -114,10 +119,27 @@ impl Store {
         };
         let patient_id = match existing {
             Some(id) => {
+                // The NHS number alone does not make the person at the keyboard this patient's
+                // clinician: the family name and date of birth they typed must match what is
+                // held, or nothing is written and nothing held is shown (the page only ever
+                // shows this patient to them after a match).
+                let held = self.patient(cipher, id).await?;
+                let matches = match (held.patient.identifiers(), patient.identifiers()) {
+                    (Some(h), Some(t)) => {
+                        h.family_name().trim().to_lowercase() == t.family_name().trim().to_lowercase()
+                            && h.date_of_birth() == t.date_of_birth()
+                    }
+                    _ => false,
+                };
+                if !matches {
+                    return Err(StoreError::Conflict(IDENTITY_MISMATCH.into()));
+                }
                 let status = PatientStatus {
                     patient_id: id,
                     date_of_death: patient.date_of_death(),
-                    opted_out: opted_out_stated.then(|| patient.opted_out()),
+                    // An entry may record an opt-out, never lift one: that is for the national
+                    // opt-out service, not a data clerk.
+                    opted_out: (opted_out_stated && patient.opted_out()).then_some(true),
                 };
                 if status.date_of_death.is_some() || status.opted_out.is_some() {
                     writer.update_patient_status(&[status]).await?;

@@ -399,10 +399,24 @@ impl Store {
                 finish("refused").execute(&mut *tx).await?;
                 DecisionOutcome::Refused { user_id }
             } else {
+                // Only approvals that would still be allowed now count: from people who are
+                // live controllers of the registry, or operators while it has fewer than two
+                // controllers; never from whoever proposed the grant in an invitation.
+                let controllers: i64 =
+                    sqlx::query_scalar(LIVE_CONTROLLERS).bind(&registry_id).bind(d.now).fetch_one(&mut *tx).await?;
                 let approvals: i64 = sqlx::query_scalar(
-                    "SELECT COUNT(*) FROM request_approvals WHERE request_id = $1 AND decision = 'approve'",
+                    "SELECT COUNT(*) FROM request_approvals a JOIN users u ON u.id = a.approver_id \
+                     WHERE a.request_id = $1 AND a.decision = 'approve' \
+                     AND a.approver_id <> COALESCE((SELECT r.proposed_by FROM access_requests r WHERE r.id = $1), '') \
+                     AND (EXISTS (SELECT 1 FROM grants g WHERE g.user_id = a.approver_id AND g.registry_id = $2 \
+                                  AND g.role = 'controller' AND g.organisation IS NULL AND g.revoked_at IS NULL \
+                                  AND g.expires_at > $3) \
+                          OR (u.platform_role = 'operator' AND $4))",
                 )
                 .bind(d.request_id)
+                .bind(&registry_id)
+                .bind(d.now)
+                .bind(controllers < 2)
                 .fetch_one(&mut *tx)
                 .await?;
                 let needed = role.approvals_needed() as i64;
@@ -522,15 +536,18 @@ impl Store {
         }))
     }
 
-    /// Reactivates an account suspended for dormancy that holds or held a grant in a registry.
+    /// Reactivates an account suspended for dormancy that holds a live grant in a registry (a
+    /// revoked or lapsed grant gives that registry's controllers no say over the account), and
+    /// never an operator's.
     /// Reactivation counts as activity: `last_sign_in_at` becomes `now`, so the dormancy clock
     /// restarts and the person has the full period to sign in. False if no such account.
     pub async fn reactivate_dormant(&self, registry_id: &str, user_id: &str, now: i64) -> Result<bool> {
         let n = on_db!(self, pool => {
             sqlx::query(
                 "UPDATE users SET status = 'active', suspended_at = NULL, suspended_reason = NULL, last_sign_in_at = $1 \
-                 WHERE id = $2 AND status = 'suspended' AND suspended_reason = 'dormant' \
-                 AND EXISTS (SELECT 1 FROM grants g WHERE g.user_id = $2 AND g.registry_id = $3)",
+                 WHERE id = $2 AND status = 'suspended' AND suspended_reason = 'dormant' AND platform_role IS NULL \
+                 AND EXISTS (SELECT 1 FROM grants g WHERE g.user_id = $2 AND g.registry_id = $3 \
+                             AND g.revoked_at IS NULL AND g.expires_at > $1)",
             )
             .bind(now)
             .bind(user_id)

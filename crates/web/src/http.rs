@@ -74,7 +74,7 @@ pub async fn log_requests(mut request: Request, next: Next) -> Response {
 pub fn client(request_parts: &axum::http::request::Parts, trusted_proxies: &[ipnet::IpNet]) -> tessera_auth::Client {
     let peer = request_parts.extensions.get::<ConnectInfo<SocketAddr>>().map(|ConnectInfo(a)| a.ip());
     let ip = match peer {
-        Some(peer) => forwarded_for(request_parts, peer, trusted_proxies).to_string(),
+        Some(peer) => forwarded_for(request_parts, peer, trusted_proxies),
         None => "unknown".to_owned(),
     };
     let user_agent = request_parts
@@ -92,25 +92,26 @@ pub fn client(request_parts: &axum::http::request::Parts, trusted_proxies: &[ipn
 /// The client's address: the connection's, unless it comes from a trusted proxy, in which case
 /// the right-most `X-Forwarded-For` entry that is not itself a trusted proxy (entries further
 /// left were written by the client and prove nothing). Without trusted proxies the header is
-/// ignored, so nobody can claim an allowlisted address by sending it.
-fn forwarded_for(
-    parts: &axum::http::request::Parts,
-    peer: std::net::IpAddr,
-    trusted: &[ipnet::IpNet],
-) -> std::net::IpAddr {
+/// ignored, so nobody can claim an allowlisted address by sending it. Through a trusted proxy,
+/// a missing or unreadable header, or one naming only trusted proxies, gives `unknown`, which
+/// no allowlist admits: the proxy's own (often internal) address must never stand in for the
+/// client's.
+fn forwarded_for(parts: &axum::http::request::Parts, peer: std::net::IpAddr, trusted: &[ipnet::IpNet]) -> String {
     let is_trusted = |ip: &std::net::IpAddr| trusted.iter().any(|n| n.contains(ip));
     if !is_trusted(&peer) {
-        return peer;
+        return peer.to_string();
     }
-    let mut hops: Vec<std::net::IpAddr> = Vec::new();
+    let mut hops: Vec<&str> = Vec::new();
     for value in parts.headers.get_all("x-forwarded-for") {
-        let Ok(text) = value.to_str() else { return peer };
-        for item in text.split(',') {
-            match item.trim().parse() {
-                Ok(ip) => hops.push(ip),
-                Err(_) => return peer,
-            }
+        let Ok(text) = value.to_str() else { return "unknown".into() };
+        hops.extend(text.split(',').map(str::trim));
+    }
+    for hop in hops.into_iter().rev() {
+        match hop.parse::<std::net::IpAddr>() {
+            Ok(ip) if is_trusted(&ip) => continue,
+            Ok(ip) => return ip.to_string(),
+            Err(_) => return "unknown".into(),
         }
     }
-    hops.into_iter().rev().find(|ip| !is_trusted(ip)).unwrap_or(peer)
+    "unknown".into()
 }

@@ -291,8 +291,15 @@ async fn enter(
         .accounts()
         .store()
         .enter_record(&write, &cipher, key_version, &patient, stated, form, &record, version)
-        .await
-        .map_err(|e| WebError::Internal(e.into()))?;
+        .await;
+    let entered = match entered {
+        Err(tessera_store::StoreError::Conflict(m)) if m == tessera_store::IDENTITY_MISMATCH => {
+            let mut message = m;
+            message[..1].make_ascii_uppercase();
+            return Ok(Saved::Invalid(vec![Problem { field: "p_nhs_number".into(), message }]));
+        }
+        other => other.map_err(|e| WebError::Internal(e.into()))?,
+    };
     tracing::info!(
         user = %grants.principal().user_id(), registry = %registry, organisation = %write.org(),
         record = %entered.record_id, new_patient = entered.new_patient, "record entered"

@@ -388,6 +388,19 @@ on_both! {
         assert_eq!(s.body, r#"{"matched":false,"patient":null,"records":[]}"#);
         let s = a.post_json("/api/v1/registries/tst/patients/search", json!({ "nhs_number": NHS, "purpose": "direct_care" })).await;
         assert!(s.body.contains(&id) && s.body.contains(FAMILY));
+        // Knowing the NHS number is not enough: B entering a record for it with another name and
+        // date of birth is refused, writes nothing and shows nothing A holds.
+        let mut impostor = new_record("RBB");
+        impostor["patient"]["family_name"] = json!("Someone");
+        impostor["patient"]["date_of_birth"] = json!("1961-07-01");
+        let r = b.post_json("/api/v1/registries/tst/records", impostor).await;
+        assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY, "{}", r.body);
+        assert!(r.body.contains("do not match"), "{}", r.body);
+        for held in [FAMILY, "Ada", "LS1 4AP", "1950-03-27"] {
+            assert!(!r.body.contains(held), "the refusal shows nothing held");
+        }
+        let s = b.post_json("/api/v1/registries/tst/patients/search", json!({ "nhs_number": NHS, "purpose": "direct_care" })).await;
+        assert_eq!(s.body, r#"{"matched":false,"patient":null,"records":[]}"#, "B still finds nobody");
         let s = a.post_json("/api/v1/registries/tst/patients/search", json!({ "nhs_number": NHS })).await;
         assert_eq!(s.status, StatusCode::UNPROCESSABLE_ENTITY, "a purpose is required");
         let s = a
@@ -409,9 +422,9 @@ on_both! {
         let events: Vec<_> =
             app.store.audit_events(0, u64::MAX, 10_000).await.unwrap().into_iter().map(|r| r.event.unwrap()).collect();
         let searches: Vec<_> = events.iter().filter(|e| e.action == "patient.search").collect();
-        assert_eq!(searches.len(), 3, "two by A, one by B");
+        assert_eq!(searches.len(), 4, "two by A, two by B");
         assert!(searches.iter().any(|e| e.purpose.as_deref() == Some("clinical_audit: hip audit 2024")));
-        assert!(searches.iter().filter(|e| e.target.is_some()).count() == 2, "B's search found nobody");
+        assert!(searches.iter().filter(|e| e.target.is_some()).count() == 2, "B's searches found nobody");
         assert!(events.iter().any(|e| e.action == "record.view" && e.target == Some(format!("record:{id}"))));
         assert!(events.iter().any(|e| e.action == "record.enter") && events.iter().any(|e| e.action == "record.correct"));
         let text = format!("{events:?}");
