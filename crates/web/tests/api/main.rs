@@ -6,6 +6,7 @@ mod helpers;
 
 mod access;
 mod accounts;
+mod networks;
 mod platform;
 mod records;
 mod sign_in;

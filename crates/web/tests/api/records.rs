@@ -99,7 +99,7 @@ fn org(code: &str) -> Organisation {
 }
 
 /// Loads the test registry and two organisations, RAA and RBB.
-async fn world(app: &TestApp) {
+pub(crate) async fn world(app: &TestApp) {
     let dict = Dictionary::from_toml(DICTIONARY).unwrap();
     app.store.load_dictionary(&dict, "toml", &app.master).await.unwrap();
     app.store.upsert_organisations(&[org("RAA"), org("RBB")]).await.unwrap();
@@ -141,7 +141,7 @@ async fn grant(app: &TestApp, email: &str, role: &str, organisation: &str) {
 }
 
 /// An invited, enrolled person with `role` at `organisation`.
-async fn person(
+pub(crate) async fn person(
     app: &TestApp,
     operator: &mut Browser,
     email: &str,
