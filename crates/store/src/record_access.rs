@@ -107,6 +107,7 @@ impl Store {
         form: &Form,
         record: &ValidRecord,
         dictionary_version: u32,
+        audit: crate::AuditNote,
     ) -> Result<EnteredRecord> {
         if cipher.registry() != write.registry() {
             return Err(StoreError::Conflict("the cipher is not the capability's registry".into()));
@@ -154,12 +155,15 @@ impl Store {
         let new = NewRecord::new(patient_id, write.org(), form, record, dictionary_version);
         let record_id = new.id();
         writer.insert_records(&[new], None).await?;
+        writer.audit(&[audit.target(format!("record:{record_id}"))]).await?;
         writer.commit().await?;
         Ok(EnteredRecord { record_id, patient_id, new_patient: existing.is_none() })
     }
 
     /// Adds a correction to a record held at the capability's organisation (see
-    /// [`Store::correct_record`]); a record elsewhere is "not found".
+    /// [`Store::correct_record`]), with its audit event in the same transaction; a record
+    /// elsewhere is "not found".
+    #[allow(clippy::too_many_arguments)]
     pub async fn correct_record_at(
         &self,
         write: &RecordsWrite,
@@ -168,6 +172,7 @@ impl Store {
         record: &ValidRecord,
         dictionary_version: u32,
         reason: &str,
+        audit: crate::AuditNote,
     ) -> Result<u32> {
         let head: Option<(String, String)> = on_db!(self, pool => {
             sqlx::query_as("SELECT registry_id, organisation FROM records WHERE id = $1 AND revision = 1")
@@ -177,7 +182,8 @@ impl Store {
         });
         match head {
             Some((registry, org)) if registry == write.registry().as_str() && org == write.org().as_str() => {
-                self.correct_record(record_id, form, record, dictionary_version, reason).await
+                let audit = [audit.target(format!("record:{record_id}"))];
+                self.correct_record_audited(record_id, form, record, dictionary_version, reason, &audit).await
             }
             _ => Err(StoreError::NotFound("record".into())),
         }

@@ -187,6 +187,20 @@ impl Store {
         dictionary_version: u32,
         reason: &str,
     ) -> Result<u32> {
+        self.correct_record_audited(record_id, form, record, dictionary_version, reason, &[]).await
+    }
+
+    /// [`Store::correct_record`], appending `audit` to the audit trail in the same transaction:
+    /// the correction and its audit events are stored together or not at all.
+    pub(crate) async fn correct_record_audited(
+        &self,
+        record_id: Uuid,
+        form: &Form,
+        record: &ValidRecord,
+        dictionary_version: u32,
+        reason: &str,
+        audit: &[crate::AuditNote],
+    ) -> Result<u32> {
         if form.name() != record.form() {
             return Err(StoreError::Conflict("the record was not validated against the form given".into()));
         }
@@ -227,6 +241,7 @@ impl Store {
             .bind(at)
             .execute(&mut *tx)
             .await?;
+            crate::audit::append_in_tx(&mut *tx, audit).await?;
             tx.commit().await?;
             latest + 1
         });

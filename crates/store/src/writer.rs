@@ -327,6 +327,13 @@ impl Writer {
         Ok(())
     }
 
+    /// Appends `notes` to the audit trail inside this transaction, so they are stored with the
+    /// writes or not at all.
+    pub async fn audit(&mut self, notes: &[crate::AuditNote]) -> Result<()> {
+        on_tx!(self, tx => crate::audit::append_in_tx(&mut **tx, notes).await?);
+        Ok(())
+    }
+
     /// Makes everything written visible, atomically.
     pub async fn commit(self) -> Result<()> {
         match self.tx {

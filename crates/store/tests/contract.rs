@@ -25,6 +25,7 @@ on_both_databases!(
     a_submission_id_can_be_stored_only_once,
     stats_count_records_and_patients_per_organisation_and_form,
     a_registry_key_does_not_open_under_another_master_key,
+    a_record_whose_audit_event_cannot_be_stored_is_not_stored_either,
 );
 
 struct Fixture {
@@ -416,4 +417,51 @@ async fn a_registry_key_does_not_open_under_another_master_key(db: &TestDb) {
     let f = fixture(db).await;
     let stranger = MasterKey::generate().unwrap();
     assert!(matches!(f.store.registry_cipher(&f.njr, &stranger).await, Err(StoreError::Vault(_))));
+}
+
+/// The audit event of an entry or a correction is in the record's own transaction: when the
+/// event cannot be stored (here: a control character, which the canonical encoding refuses),
+/// neither is the record, nor its patient, nor any audit event.
+async fn a_record_whose_audit_event_cannot_be_stored_is_not_stored_either(db: &TestDb) {
+    use tessera_domain::access::{Grant, Grants, Principal, Role, Scope};
+    use tessera_store::{AuditActor, AuditNote, AuditOutcome};
+    let f = fixture(db).await;
+    let rrk = OdsCode::parse("RRK").unwrap();
+    let grants = Grants::new(
+        Principal::User("u-1".into()),
+        vec![Grant {
+            id: "g".into(),
+            registry: f.njr.clone(),
+            role: Role::Submitter,
+            scope: Scope::Organisation(rrk.clone()),
+            expires_at: i64::MAX,
+        }],
+    );
+    let write = grants.records_write(&f.njr, &rrk).unwrap();
+    let (key_version, cipher) = f.store.registry_cipher(&f.njr, &f.master).await.unwrap();
+    let patient = patient_input().parse(true, TODAY).unwrap();
+    let form = f.dict.form("hip_primary").unwrap();
+    let record = f.dict.validate(form, &hip("L", "27.4"), TODAY).unwrap();
+    let note = |purpose: &str| {
+        AuditNote::new(AuditActor::User("u-1".into()), "record.enter", AuditOutcome::Success)
+            .registry("njr")
+            .purpose(purpose)
+    };
+    let refused =
+        f.store.enter_record(&write, &cipher, key_version, &patient, false, form, &record, 1, note("care\u{7}")).await;
+    assert!(refused.is_err(), "the entry fails with its audit event");
+    assert_eq!(f.store.stats().await.unwrap().len(), 0, "no record was stored");
+    assert!(f.store.find_patient(&cipher, patient.identifiers().unwrap().nhs_number()).await.unwrap().is_none());
+    assert!(f.store.audit_events(0, u64::MAX, 10).await.unwrap().is_empty(), "no audit event either");
+    let entered = f
+        .store
+        .enter_record(&write, &cipher, key_version, &patient, false, form, &record, 1, note("care"))
+        .await
+        .unwrap();
+    let events = f.store.audit_events(0, u64::MAX, 10).await.unwrap();
+    assert_eq!(events.len(), 1);
+    assert_eq!(
+        events[0].event.as_ref().unwrap().target.as_deref(),
+        Some(format!("record:{}", entered.record_id).as_str())
+    );
 }

@@ -14,9 +14,9 @@
 //!   months and revocable, lists without it.
 //!
 //! Every read of identifiable data (view, search with its purpose, list, download) is written to
-//! the audit log before the data is returned. Entries and corrections are audited just after
-//! their own transaction commits; making that one transaction needs `Writer` and
-//! `correct_record` to append the event themselves.
+//! the audit log before the data is returned. An entry's or a correction's audit event is
+//! appended in the same transaction as the record (`Store::enter_record`,
+//! `Store::correct_record_at`): both are stored or neither.
 //!
 //! NHS numbers and names only travel in request and response bodies (search is a POST), never in
 //! a URL, a log line or an error message; problems name the field and the rule, never the value.
@@ -124,6 +124,15 @@ async fn dictionary(state: &AppState, registry: &RegistryId) -> Result<(u32, Dic
 /// Records an access to identifiable data in the audit log, before the data is returned; the
 /// request fails if the log cannot be written. Targets are pseudonymous (`record:<id>`,
 /// `patient:<id>`), never an NHS number or a name.
+/// The audit event of `principal` doing `action` in `registry` (target and purpose to add).
+fn note(principal: &Principal, action: &str, registry: &RegistryId) -> AuditNote {
+    let (actor, client) = match principal {
+        Principal::User(u) => (AuditActor::User(u.clone()), "web"),
+        Principal::Token { id, .. } => (AuditActor::ApiToken(id.clone()), "api"),
+    };
+    AuditNote::new(actor, action, AuditOutcome::Success).registry(registry.as_str()).client(client)
+}
+
 async fn audit(
     state: &AppState,
     principal: &Principal,
@@ -132,11 +141,7 @@ async fn audit(
     target: Option<String>,
     purpose: Option<String>,
 ) -> Result<(), WebError> {
-    let (actor, client) = match principal {
-        Principal::User(u) => (AuditActor::User(u.clone()), "web"),
-        Principal::Token { id, .. } => (AuditActor::ApiToken(id.clone()), "api"),
-    };
-    let mut note = AuditNote::new(actor, action, AuditOutcome::Success).registry(registry.as_str()).client(client);
+    let mut note = note(principal, action, registry);
     if let Some(t) = target {
         note = note.target(t);
     }
@@ -290,7 +295,17 @@ async fn enter(
     let entered = state
         .accounts()
         .store()
-        .enter_record(&write, &cipher, key_version, &patient, stated, form, &record, version)
+        .enter_record(
+            &write,
+            &cipher,
+            key_version,
+            &patient,
+            stated,
+            form,
+            &record,
+            version,
+            note(grants.principal(), "record.enter", registry).organisation(write.org().as_str()),
+        )
         .await;
     let entered = match entered {
         Err(tessera_store::StoreError::Conflict(m)) if m == tessera_store::IDENTITY_MISMATCH => {
@@ -304,9 +319,6 @@ async fn enter(
         user = %grants.principal().user_id(), registry = %registry, organisation = %write.org(),
         record = %entered.record_id, new_patient = entered.new_patient, "record entered"
     );
-    // Written after the record's own transaction has committed (see the module notes).
-    let target = Some(format!("record:{}", entered.record_id));
-    audit(state, grants.principal(), "record.enter", registry, target, None).await?;
     Ok(Saved::Done(entered.record_id))
 }
 
@@ -380,13 +392,20 @@ async fn amend(
     };
     let Some(valid) = valid.filter(|_| problems.is_empty()) else { return Ok(Saved::Invalid(problems)) };
     let revision = store
-        .correct_record_at(&write, id, form, &valid, version, reason)
+        .correct_record_at(
+            &write,
+            id,
+            form,
+            &valid,
+            version,
+            reason,
+            note(grants.principal(), "record.correct", registry).organisation(write.org().as_str()),
+        )
         .await
         .map_err(|e| WebError::Internal(e.into()))?;
     tracing::info!(
         user = %grants.principal().user_id(), registry = %registry, record = %id, revision, "record corrected"
     );
-    audit(state, grants.principal(), "record.correct", registry, Some(format!("record:{id}")), None).await?;
     Ok(Saved::Done(revision))
 }
 
