@@ -15,6 +15,7 @@ pub mod cusum;
 pub mod dictionary;
 pub mod disclosure;
 pub mod funnel;
+pub mod gs1;
 pub mod ids;
 pub mod nhs;
 pub mod numeric;
