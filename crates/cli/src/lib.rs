@@ -7,6 +7,7 @@
 
 pub mod audit_cli;
 pub mod config;
+pub mod gs1_cli;
 pub mod import;
 pub mod report_run;
 pub mod server;

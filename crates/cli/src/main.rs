@@ -191,6 +191,11 @@ enum Command {
         #[command(subcommand)]
         command: tessera::audit_cli::AuditCommand,
     },
+    /// GS1 barcodes: `tessera gs1 parse <input>` shows what Tessera reads from a scan.
+    Gs1 {
+        #[command(subcommand)]
+        command: tessera::gs1_cli::Gs1Command,
+    },
     /// Run the web server (pages and JSON API) until interrupted. While no account exists it
     /// prints a single-use bootstrap link for the first platform operator.
     Serve {
@@ -494,6 +499,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             println!("{}", serde_json::to_string_pretty(&out)?);
         }
         Command::Audit { command } => return tessera::audit_cli::run(config_path, command).await,
+        Command::Gs1 { command } => return tessera::gs1_cli::run(command),
         Command::Operator { command: OperatorCommand::Invite { email, name, public_url } } => {
             let (settings, store) = open(config_path).await?;
             tessera::server::invite_operator(&settings, store, &email, &name, public_url).await?;
