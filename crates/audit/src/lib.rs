@@ -40,7 +40,7 @@ pub mod verify;
 pub use chain::{CHAIN_START, Chain, SeqError, chain_next};
 pub use checkpoint::{CHECKPOINT_LABEL, Checkpoint, CheckpointError, SignedCheckpoint};
 pub use ed25519_dalek::{Signature, SigningKey, VerifyingKey};
-pub use event::{Actor, AuditEvent, EventError, Outcome};
+pub use event::{Actor, ActorRef, AuditEvent, EventError, EventRef, Outcome};
 pub use export::{EXPORT_FORMAT, EXPORT_VERSION, ExportError, export, verify_export};
 pub use merkle::{
     Hash, ProofError, TreeBuilder, consistency_proof, empty_root, inclusion_proof, leaf_hash, node_hash, root,

@@ -228,7 +228,30 @@ impl<'a> Verifier<'a> {
         self.push_leaf(seq, Ok(leaf))
     }
 
+    /// Adds the next event by its leaf hash, like [`Verifier::push_leaf_hash`], and hands the
+    /// new chain head to `check` before any checkpoint at the new size is checked, so a caller
+    /// holding a stored copy of each head can compare it without hashing the chain twice. An
+    /// error from `check` stops there.
+    pub fn push_leaf_hash_checked<E: From<VerifyError>>(
+        &mut self,
+        seq: u64,
+        leaf: Hash,
+        check: impl FnOnce(&Hash) -> Result<(), E>,
+    ) -> Result<Hash, E> {
+        let head = self.link(seq, Ok(leaf))?;
+        check(&head)?;
+        self.check_checkpoints()?;
+        Ok(head)
+    }
+
     fn push_leaf(&mut self, seq: u64, leaf: Result<Hash, EventError>) -> Result<Hash, VerifyError> {
+        let head = self.link(seq, leaf)?;
+        self.check_checkpoints()?;
+        Ok(head)
+    }
+
+    /// Links the leaf into the chain and the tree.
+    fn link(&mut self, seq: u64, leaf: Result<Hash, EventError>) -> Result<Hash, VerifyError> {
         let expected = self.chain.last_seq() + 1;
         let leaf = leaf.map_err(|source| VerifyError::Event { seq: expected, source })?;
         let head = self.chain.append(seq, &leaf).map_err(|SeqError { expected, found }| {
@@ -239,7 +262,6 @@ impl<'a> Verifier<'a> {
             }
         })?;
         self.tree.push(leaf);
-        self.check_checkpoints()?;
         Ok(head)
     }
 

@@ -5,8 +5,10 @@
 //!    same rows by plain multi-row INSERT into a table of the same shape and indexes, with no
 //!    hashing, no head row and no triggers, by the same two writers.
 //! 2. **`audit verify` of a large log** (default 10 million events): the same code as
-//!    `tessera audit verify`, against a floor of reading the same rows (the same SELECT, no
-//!    hashing).
+//!    `tessera audit verify`, run twice, against a floor of reading the same rows the same way
+//!    (`Store::audit_read_floor`: binary COPY on PostgreSQL, a streamed SELECT on SQLite, no
+//!    decoding or hashing), also run twice; and, for reference, the previous read path's floor
+//!    (pages of SELECT through the pool).
 //!
 //! `cargo bench -p tessera --bench audit` (or `scripts/bench.sh audit`). Options after `--`:
 //! `--events N` per writer (default 250,000), `--batch N` (default 1,000), `--verify-events N`
@@ -169,8 +171,19 @@ async fn insert_plain(store: &Store, first: u64, notes: &[AuditNote]) {
     }
 }
 
-/// Reads every row as verification does, without hashing: the verify floor.
+/// The verify floor: every row read the way `audit verify` reads it (PostgreSQL: binary `COPY …
+/// TO STDOUT`; SQLite: one streamed SELECT on a connection of its own), in one snapshot, split
+/// into tuples but not decoded or hashed.
 async fn read_floor(store: &Store, n: u64) -> f64 {
+    let started = Instant::now();
+    let read = store.audit_read_floor().await.unwrap();
+    assert_eq!(read, n);
+    started.elapsed().as_secs_f64()
+}
+
+/// For reference, the floor of the previous read path: pages of 8,192 rows by SELECT through
+/// the pool, decoded into rows.
+async fn select_floor(store: &Store, n: u64) -> f64 {
     let started = Instant::now();
     let mut after = 0;
     let mut read = 0;
@@ -182,6 +195,13 @@ async fn read_floor(store: &Store, n: u64) -> f64 {
     }
     assert_eq!(read, n);
     started.elapsed().as_secs_f64()
+}
+
+/// The load average, to print beside each figure (other builds share the cores).
+fn load() -> String {
+    std::fs::read_to_string("/proc/loadavg")
+        .map(|l| l.split_whitespace().take(3).collect::<Vec<_>>().join(" "))
+        .unwrap_or_else(|_| "?".into())
 }
 
 async fn verify_large(kind: &str, db: &TestDb, n: u64) {
@@ -202,15 +222,27 @@ async fn verify_large(kind: &str, db: &TestDb, n: u64) {
     let cp = Checkpointer::new(store.clone(), key.clone(), dir.path().join("cp.txt")).checkpoint().await.unwrap();
     let checkpoint = t.elapsed().as_secs_f64();
     let cps = vec![cp.expect("a checkpoint")];
+    let load_before = load();
     let t = Instant::now();
-    let summary = store.audit_verify(cps, key.verifying_key()).await.unwrap().expect("the log verifies");
+    let summary = store.audit_verify(cps.clone(), key.verifying_key()).await.unwrap().expect("the log verifies");
     let verify = t.elapsed().as_secs_f64();
     assert_eq!(summary.events, n);
     let floor = read_floor(&store, n).await;
+    // Again, in the other order, so a change of load during the run shows.
+    let floor2 = read_floor(&store, n).await;
+    let t = Instant::now();
+    store.audit_verify(cps, key.verifying_key()).await.unwrap().expect("the log verifies");
+    let verify2 = t.elapsed().as_secs_f64();
+    let select = select_floor(&store, n).await;
     println!(
-        "{kind:<10} verify {n} events: {verify:>6.1} s (read floor {floor:.1} s, {:.2}x); \
-         first checkpoint (reads the whole log) {checkpoint:.1} s; filled by one writer in {fill:.0} s ({:.0} events/s)",
-        verify / floor,
+        "{kind:<10} verify {n} events: {verify:>6.1} s, {verify2:.1} s (read floor {floor:.1} s, {floor2:.1} s; \
+         {:.2}x); old SELECT read floor {select:.1} s; load {load_before} -> {}",
+        (verify + verify2) / (floor + floor2),
+        load()
+    );
+    println!(
+        "{kind:<10} first checkpoint (reads the whole log) {checkpoint:.1} s; filled by one writer in {fill:.0} s \
+         ({:.0} events/s)",
         n as f64 / fill
     );
     store.close().await;
@@ -236,10 +268,11 @@ async fn main() {
         let total = 2.0 * events as f64;
         println!(
             "{kind:<10} audit_append {:>9.0} events/s ({secs:.2} s); plain INSERT floor {:>9.0} rows/s ({floor_secs:.2} s); \
-             {:.2}x the floor's time",
+             {:.2}x the floor's time; load {}",
             total / secs,
             total / floor_secs,
-            secs / floor_secs
+            secs / floor_secs,
+            load()
         );
     }
     if verify_events > 0 {

@@ -22,22 +22,32 @@
 //!
 //! Many events in one call share one transaction and one head update, which is how the log
 //! reaches tens of thousands of events per second (BENCHMARKS.md).
+//!
+//! # Reading the whole log
+//! Verification, export and the checkpointer read the log in one snapshot the cheapest way each
+//! database offers: on PostgreSQL, `COPY (SELECT … ORDER BY seq) TO STDOUT (FORMAT binary)`,
+//! split into pages of tuples without decoding (`pgcopy_read`); on SQLite, one streamed SELECT
+//! on a connection of its own whose worker may read thousands of rows ahead, copied into pages
+//! of the same tuple layout. One thread then decodes each row (borrowing its fields), encodes
+//! the event canonically, hashes the leaf and compares it with the stored one, while another
+//! links the leaves in order — every chain link compared with the stored chain hash, the Merkle
+//! tree against each signed checkpoint — so nothing stored is trusted and the first failing
+//! position is named as before, while reading, hashing and linking overlap.
 
 use std::ops::Range;
 
 use sqlx::{PgConnection, Postgres, QueryBuilder, Sqlite, SqliteConnection};
 use tessera_audit::{
-    Actor, AuditEvent, CHAIN_START, Chain, CheckpointError, EventError, Hash, Outcome, Position, SignedCheckpoint,
-    TreeBuilder, Verifier, VerifyError, VerifySummary, VerifyingKey, chain_next,
+    Actor, ActorRef, AuditEvent, CHAIN_START, Chain, CheckpointError, EventError, EventRef, Hash, Outcome, Position,
+    SignedCheckpoint, TreeBuilder, Verifier, VerifyError, VerifySummary, VerifyingKey,
 };
 use time::OffsetDateTime;
 
+use crate::pgcopy_read::{Splitter, Tuples};
 use crate::{BeginWrite as _, Result, Store, StoreError, now, on_db};
 
 /// Rows per multi-row INSERT: 13 columns stay under SQLite's 32,766 bound parameters.
 const INSERT_CHUNK: usize = 2000;
-/// Rows per page when reading the log.
-const PAGE: i64 = 8192;
 
 /// An event to append: everything but its sequence number and time, which the log assigns
 /// when it appends. Build it with [`AuditNote::new`] and the setters.
@@ -116,19 +126,24 @@ impl AuditNote {
         self
     }
 
-    fn event(&self, seq: u64, time: OffsetDateTime) -> AuditEvent {
-        AuditEvent {
+    /// The event this note becomes at `seq` and `time`, borrowing its fields.
+    fn view(&self, seq: u64, time: OffsetDateTime) -> EventRef<'_> {
+        EventRef {
             seq,
             time,
-            actor: self.actor.clone(),
-            action: self.action.clone(),
-            registry: self.registry.clone(),
-            organisation: self.organisation.clone(),
-            target: self.target.clone(),
-            purpose: self.purpose.clone(),
+            actor: match &self.actor {
+                Actor::System => ActorRef::System,
+                Actor::User(id) => ActorRef::User(id),
+                Actor::ApiToken(id) => ActorRef::ApiToken(id),
+            },
+            action: &self.action,
+            registry: self.registry.as_deref(),
+            organisation: self.organisation.as_deref(),
+            target: self.target.as_deref(),
+            purpose: self.purpose.as_deref(),
             outcome: self.outcome,
-            client: self.client.clone(),
-            request_id: self.request_id.clone(),
+            client: self.client.as_deref(),
+            request_id: self.request_id.as_deref(),
         }
     }
 }
@@ -285,36 +300,28 @@ fn hash32(bytes: &[u8], what: &str) -> Result<Hash> {
     bytes.try_into().map_err(|_| StoreError::Corrupt(format!("{what} is not 32 bytes")))
 }
 
-/// A row ready to insert.
-struct NewRow {
+/// A row ready to insert: its note and what the log gave it.
+struct NewRow<'a> {
     seq: i64,
-    time_us: i64,
-    actor: String,
-    event: AuditEvent,
+    note: &'a AuditNote,
     leaf: Hash,
     chain: Hash,
 }
 
 /// Numbers, hashes and chains `notes` after `head`.
-fn build_rows(notes: &[AuditNote], last_seq: u64, head: Hash, time: OffsetDateTime) -> Result<(Vec<NewRow>, Hash)> {
+fn build_rows(notes: &[AuditNote], last_seq: u64, head: Hash, time: OffsetDateTime) -> Result<(Vec<NewRow<'_>>, Hash)> {
     let mut chain = Chain::resume(last_seq, head);
     let mut rows = Vec::with_capacity(notes.len());
     let mut buf = String::with_capacity(512);
     for (i, note) in notes.iter().enumerate() {
         let seq = last_seq + 1 + i as u64;
-        let event = note.event(seq, time);
         buf.clear();
-        event.write_canonical(&mut buf).map_err(|e| StoreError::Conflict(format!("audit event: {e}")))?;
+        note.view(seq, time)
+            .write_canonical(&mut buf)
+            .map_err(|e| StoreError::Conflict(format!("audit event: {e}")))?;
         let leaf = tessera_audit::leaf_hash(buf.as_bytes());
         let c = chain.append(seq, &leaf).map_err(|e| StoreError::Corrupt(e.to_string()))?;
-        rows.push(NewRow {
-            seq: seq as i64,
-            time_us: micros(time),
-            actor: actor_text(&note.actor),
-            event,
-            leaf,
-            chain: c,
-        });
+        rows.push(NewRow { seq: seq as i64, note, leaf, chain: c });
     }
     Ok((rows, chain.head()))
 }
@@ -337,7 +344,7 @@ macro_rules! append_audit_for {
                 }
                 // Refuse an event that cannot be encoded before taking the lock.
                 for n in notes {
-                    n.event(1, time).validate().map_err(|e| StoreError::Conflict(format!("audit event: {e}")))?;
+                    n.view(1, time).validate().map_err(|e| StoreError::Conflict(format!("audit event: {e}")))?;
                 }
                 let n = notes.len() as i64;
                 // The lock: from here to commit no other transaction can append.
@@ -354,19 +361,20 @@ macro_rules! append_audit_for {
                         "INSERT INTO audit_events (seq, time_us, actor, action, registry, organisation, target, \
                          purpose, outcome, client, request_id, leaf_hash, chain_hash) ",
                     );
+                    let time_us = micros(time);
                     q.push_values(chunk, |mut b, r| {
-                        let e = &r.event;
+                        let n = r.note;
                         b.push_bind(r.seq)
-                            .push_bind(r.time_us)
-                            .push_bind(r.actor.clone())
-                            .push_bind(e.action.clone())
-                            .push_bind(e.registry.clone())
-                            .push_bind(e.organisation.clone())
-                            .push_bind(e.target.clone())
-                            .push_bind(e.purpose.clone())
-                            .push_bind(outcome_text(e.outcome))
-                            .push_bind(e.client.clone())
-                            .push_bind(e.request_id.clone())
+                            .push_bind(time_us)
+                            .push_bind(actor_text(&n.actor))
+                            .push_bind(n.action.clone())
+                            .push_bind(n.registry.clone())
+                            .push_bind(n.organisation.clone())
+                            .push_bind(n.target.clone())
+                            .push_bind(n.purpose.clone())
+                            .push_bind(outcome_text(n.outcome))
+                            .push_bind(n.client.clone())
+                            .push_bind(n.request_id.clone())
                             .push_bind(r.leaf.to_vec())
                             .push_bind(r.chain.to_vec());
                     });
@@ -491,31 +499,124 @@ impl Store {
     /// PostgreSQL), sending it in pages of rows to `pages`, and returns the head as of the same
     /// snapshot. Stops early, without error, if the receiver is dropped.
     pub async fn audit_scan(&self, pages: tokio::sync::mpsc::Sender<Vec<AuditRow>>) -> Result<AuditHead> {
-        on_db!(self, pool => {
-            let mut tx = pool.begin().await?;
-            if self.backend() == crate::Backend::Postgres {
-                sqlx::query("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ READ ONLY").execute(&mut *tx).await?;
-            }
-            let (last_seq, head): (i64, Vec<u8>) =
-                sqlx::query_as("SELECT last_seq, chain_head FROM audit_head WHERE id = 1").fetch_one(&mut *tx).await?;
-            let mut after = 0i64;
-            loop {
-                let rows: Vec<EventTuple> = sqlx::query_as(SELECT_EVENTS)
-                    .bind(after)
-                    .bind(i64::MAX)
-                    .bind(PAGE)
-                    .fetch_all(&mut *tx)
-                    .await?;
-                let Some(last) = rows.last() else { break };
-                after = last.0;
-                let page = rows.into_iter().map(row_of).collect::<Result<Vec<_>>>()?;
+        let (tx, mut rx) = tokio::sync::mpsc::channel::<Tuples>(2);
+        let convert = async move {
+            while let Some(t) = rx.recv().await {
+                let page = t.iter::<FIELDS>().map(|f| raw_row(f?).map(|r| r.to_row())).collect::<Result<Vec<_>>>()?;
                 if pages.send(page).await.is_err() {
                     break;
                 }
             }
-            tx.commit().await?;
-            Ok(AuditHead { last_seq: last_seq as u64, chain_head: hash32(&head, "the audit head")? })
-        })
+            Ok::<_, StoreError>(())
+        };
+        let (head, converted) = tokio::join!(self.scan_tuples(0, tx), convert);
+        converted?;
+        head
+    }
+
+    /// Reads the events after `after` in one snapshot the fast way (see the module notes),
+    /// sending them in pages of tuples to `pages`, and returns the head as of the same snapshot.
+    /// If the receiver is dropped, the rest is not sent (PostgreSQL's COPY is read to its end,
+    /// which leaves the connection usable).
+    async fn scan_tuples(&self, after: u64, pages: tokio::sync::mpsc::Sender<Tuples>) -> Result<AuditHead> {
+        use futures_util::TryStreamExt as _;
+        let after = after.min(i64::MAX as u64) as i64;
+        let mut open = true;
+        let head = match self {
+            Store::Postgres(pool) => {
+                let mut tx = pool.begin().await?;
+                sqlx::query("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ READ ONLY").execute(&mut *tx).await?;
+                let head: (i64, Vec<u8>) = sqlx::query_as("SELECT last_seq, chain_head FROM audit_head WHERE id = 1")
+                    .fetch_one(&mut *tx)
+                    .await?;
+                // COPY takes no bind parameters: the bound goes in through a setting local to the
+                // transaction.
+                sqlx::query("SELECT set_config('tessera.audit_after', $1, true)")
+                    .bind(after.to_string())
+                    .execute(&mut *tx)
+                    .await?;
+                let mut split = Splitter::new(PAGE_BYTES + (64 << 10));
+                {
+                    let mut stream = tx.copy_out_raw(COPY_EVENTS).await?;
+                    while let Some(chunk) = stream.try_next().await? {
+                        if !open {
+                            // Read to the end, so the connection is left ready for its next use.
+                            continue;
+                        }
+                        split.push(&chunk)?;
+                        if split.waiting() >= PAGE_BYTES {
+                            open = pages.send(split.take()).await.is_ok();
+                        }
+                    }
+                }
+                let last = split.finish()?;
+                if open && last.rows() > 0 {
+                    let _ = pages.send(last).await;
+                }
+                tx.commit().await?;
+                head
+            }
+            Store::Sqlite(pool) => {
+                use sqlx::{ConnectOptions as _, Connection as _, Row as _};
+                // A connection of its own whose worker may run ahead of us by thousands of rows
+                // (the pool's hand over 50 at a time, and waking the reader for every few rows
+                // was most of the cost).
+                let options = (*pool.connect_options()).clone().row_buffer_size(SQLITE_ROW_CHANNEL);
+                let mut conn = options.connect().await?;
+                let mut tx = conn.begin().await?;
+                let head: (i64, Vec<u8>) = sqlx::query_as("SELECT last_seq, chain_head FROM audit_head WHERE id = 1")
+                    .fetch_one(&mut *tx)
+                    .await?;
+                let mut page = Tuples::with_capacity(PAGE_BYTES + (64 << 10));
+                {
+                    let mut rows = sqlx::query(SELECT_AFTER).bind(after).fetch(&mut *tx);
+                    while let Some(row) = rows.try_next().await? {
+                        if !open {
+                            break;
+                        }
+                        page.start(FIELDS as i16);
+                        page.int8(row.try_get::<i64, _>(0)?);
+                        page.int8(row.try_get::<i64, _>(1)?);
+                        for i in 2..FIELDS {
+                            page.field(row.try_get::<Option<&[u8]>, _>(i)?);
+                        }
+                        if page.bytes() >= PAGE_BYTES {
+                            let full = std::mem::replace(&mut page, Tuples::with_capacity(PAGE_BYTES + (64 << 10)));
+                            open = pages.send(full).await.is_ok();
+                        }
+                    }
+                }
+                if open && page.rows() > 0 {
+                    let _ = pages.send(page).await;
+                }
+                tx.commit().await?;
+                conn.close().await?;
+                head
+            }
+        };
+        Ok(AuditHead { last_seq: head.0 as u64, chain_head: hash32(&head.1, "the audit head")? })
+    }
+
+    /// Reads every event as [`Store::audit_verify`] does, in one snapshot, without decoding or
+    /// hashing: the floor that verification is measured against (BENCHMARKS.md). Returns the
+    /// number of events read.
+    #[doc(hidden)]
+    pub async fn audit_read_floor(&self) -> Result<u64> {
+        let (tx, mut rx) = tokio::sync::mpsc::channel::<Tuples>(4);
+        let count = tokio::task::spawn_blocking(move || {
+            let mut n = 0u64;
+            while let Some(page) = rx.blocking_recv() {
+                for t in page.iter::<FIELDS>() {
+                    t?;
+                    n += 1;
+                }
+            }
+            Ok::<_, StoreError>(n)
+        });
+        let scanned = self.scan_tuples(0, tx).await;
+        let n = count.await.map_err(|e| StoreError::Corrupt(format!("the reader failed: {e}")))??;
+        scanned?;
+        Ok(n)
     }
 
     /// The leaf hashes of events 1..=`size`, for proofs. [`StoreError::NotFound`] if the log is
@@ -593,14 +694,61 @@ impl Store {
     /// checking them against the stored ones, so a checkpoint is never signed over an edited
     /// row ([`StoreError::Corrupt`] names it).
     pub async fn audit_catch_up(&self, tree: &mut AuditTree) -> Result<()> {
-        loop {
-            let rows = self.audit_events(tree.size(), u64::MAX >> 1, PAGE as u64).await?;
-            if rows.is_empty() {
-                return Ok(());
+        let after = tree.size();
+        let mut grown = tree.clone();
+        let grown = self
+            .check_pipeline(after, move |rows| {
+                while let Some(r) = rows.next()? {
+                    grown.link(&r).map_err(|f| StoreError::Corrupt(f.to_string()))?;
+                }
+                Ok(grown)
+            })
+            .await?;
+        *tree = grown;
+        Ok(())
+    }
+
+    /// Reads events after `after` ([`Store::scan_tuples`]) and checks them in a pipeline: one
+    /// thread decodes each row, encodes its event, hashes the leaf and compares it with the
+    /// stored one; `link`, on another thread, takes the rows in order (the chain and the tree).
+    /// A fault `link` finds in what was read comes first, even if the read then failed.
+    async fn check_pipeline<T: Send + 'static>(
+        &self,
+        after: u64,
+        link: impl FnOnce(&mut LeafStream) -> Result<T> + Send + 'static,
+    ) -> Result<T> {
+        let (tx, mut rx) = tokio::sync::mpsc::channel::<Tuples>(4);
+        let (leaf_tx, leaf_rx) = std::sync::mpsc::sync_channel::<Result<Vec<Leafed>>>(4);
+        let (head_tx, head_rx) = tokio::sync::oneshot::channel::<AuditHead>();
+        let leaves = tokio::task::spawn_blocking(move || {
+            let mut buf = String::with_capacity(512);
+            while let Some(page) = rx.blocking_recv() {
+                let (rows, err) = leaves_of(&page, &mut buf);
+                if leaf_tx.send(Ok(rows)).is_err() {
+                    return;
+                }
+                if let Some(e) = err {
+                    let _ = leaf_tx.send(Err(e));
+                    return;
+                }
             }
-            for r in rows {
-                tree.push(&r).map_err(|f| StoreError::Corrupt(f.to_string()))?;
+        });
+        let linked = tokio::task::spawn_blocking(move || {
+            let mut rows = LeafStream { pages: leaf_rx, page: Vec::new().into_iter(), head: Some(head_rx) };
+            link(&mut rows)
+        });
+        let scanned = self.scan_tuples(after, tx).await;
+        match &scanned {
+            Ok(head) => {
+                let _ = head_tx.send(*head);
             }
+            Err(_) => drop(head_tx),
+        }
+        let _ = leaves.await;
+        let linked = linked.await.map_err(|e| StoreError::Corrupt(format!("the verifier failed: {e}")))?;
+        match (linked, scanned) {
+            (Ok(t), _) => Ok(t),
+            (Err(_), Err(e)) | (Err(e), Ok(_)) => Err(e),
         }
     }
 
@@ -613,31 +761,21 @@ impl Store {
         checkpoints: Vec<SignedCheckpoint>,
         key: VerifyingKey,
     ) -> Result<std::result::Result<VerifySummary, AuditFault>> {
-        let (tx, mut rx) = tokio::sync::mpsc::channel::<Vec<AuditRow>>(4);
-        let (head_tx, head_rx) = tokio::sync::oneshot::channel::<AuditHead>();
-        let check = tokio::task::spawn_blocking(move || {
-            let mut v = DbVerifier::new(&checkpoints, &key)?;
-            while let Some(page) = rx.blocking_recv() {
-                v.page(&page)?;
+        self.check_pipeline(0, move |rows| {
+            let mut v = match DbVerifier::new(&checkpoints, &key) {
+                Ok(v) => v,
+                Err(fault) => return Ok(Err(fault)),
+            };
+            while let Some(r) = rows.next()? {
+                if let Err(fault) = v.link(&r) {
+                    return Ok(Err(fault));
+                }
             }
-            // No head means the scan failed; its error is reported instead.
-            match head_rx.blocking_recv() {
-                Ok(head) => v.finish(head).map(Some),
-                Err(_) => Ok(None),
-            }
-        });
-        let scanned = self.audit_scan(tx).await;
-        if let Ok(head) = &scanned {
-            let _ = head_tx.send(*head);
-        } else {
-            drop(head_tx);
-        }
-        let verdict = check.await.map_err(|e| StoreError::Corrupt(format!("the verifier failed: {e}")))?;
-        match verdict {
-            Ok(Some(summary)) => Ok(Ok(summary)),
-            Err(fault) => Ok(Err(fault)),
-            Ok(None) => Err(scanned.err().unwrap_or_else(|| StoreError::Corrupt("the audit scan stopped".into()))),
-        }
+            // No head means the read failed; its error is reported instead.
+            let head = rows.head().ok_or_else(|| StoreError::Corrupt("the audit read stopped".into()))?;
+            Ok(v.finish(head))
+        })
+        .await
     }
 
     /// Writes an export of events 1..=`upto` (tessera-audit's NDJSON format) to `out`, with
@@ -703,26 +841,227 @@ impl AuditTree {
         self.chain.head()
     }
 
-    fn push(&mut self, r: &AuditRow) -> std::result::Result<(), AuditFault> {
-        let event = r.event.as_ref().map_err(|e| AuditFault::BadRow { seq: r.seq, source: e.clone() })?;
-        let leaf = event.leaf_hash().map_err(|e| AuditFault::BadRow { seq: r.seq, source: e })?;
-        if leaf != r.leaf {
-            return Err(AuditFault::EditedRow { seq: r.seq, what: "its fields do not give its stored leaf hash" });
-        }
+    /// Links the next row, checked like [`DbVerifier::link`].
+    fn link(&mut self, r: &Leafed) -> std::result::Result<(), AuditFault> {
+        check_seq(self.chain.last_seq(), r.seq)?;
+        let leaf = r.leaf()?;
         let head = self
             .chain
             .append(r.seq, &leaf)
             .map_err(|e| AuditFault::Verify(VerifyError::Missing { expected: e.expected, found: e.found }))?;
         if head != r.chain {
-            return Err(AuditFault::EditedRow { seq: r.seq, what: "its stored chain hash does not follow" });
+            return Err(r.chain_edited());
         }
         self.tree.push(leaf);
         Ok(())
     }
 }
 
-/// The database verifier: tessera-audit's [`Verifier`] fed with leaves hashed on two threads,
-/// each compared with the row's stored leaf and chain hash so an edited row is named exactly.
+/// Fails unless `seq` follows `last`: a jump is a deletion, anything else a repeat.
+fn check_seq(last: u64, seq: u64) -> std::result::Result<(), AuditFault> {
+    let expected = last + 1;
+    if seq == expected {
+        return Ok(());
+    }
+    Err(if seq > expected {
+        VerifyError::Missing { expected, found: seq }
+    } else {
+        VerifyError::Repeated { expected, found: seq }
+    }
+    .into())
+}
+
+/// The log after a sequence number, for the SQLite read path; the columns in the order every
+/// read path reads them.
+const SELECT_AFTER: &str = "SELECT seq, time_us, actor, action, registry, organisation, target, purpose, outcome, \
+                            client, request_id, leaf_hash, chain_hash FROM audit_events WHERE seq > $1 ORDER BY seq";
+/// How many columns.
+const FIELDS: usize = 13;
+/// The log after a sequence number (a setting local to the transaction), as binary COPY.
+const COPY_EVENTS: &str = "COPY (SELECT seq, time_us, actor, action, registry, organisation, target, purpose, outcome, \
+                           client, request_id, leaf_hash, chain_hash FROM audit_events \
+                           WHERE seq > current_setting('tessera.audit_after')::bigint ORDER BY seq) \
+                           TO STDOUT (FORMAT binary)";
+/// Bytes of rows per page handed to the verifier (about 3,000 events).
+const PAGE_BYTES: usize = 1 << 20;
+/// Rows the SQLite worker may read ahead of the verifier.
+const SQLITE_ROW_CHANNEL: usize = 4096;
+
+/// One stored row's fields, borrowed from a page of tuples.
+struct RawRow<'a> {
+    seq: u64,
+    event: std::result::Result<EventRef<'a>, EventError>,
+    leaf: Hash,
+    chain: Hash,
+}
+
+impl RawRow<'_> {
+    fn to_row(&self) -> AuditRow {
+        AuditRow {
+            seq: self.seq,
+            event: self.event.as_ref().map(EventRef::to_event).map_err(Clone::clone),
+            leaf: self.leaf,
+            chain: self.chain,
+        }
+    }
+}
+
+fn required<'a>(f: Option<&'a [u8]>, what: &str) -> Result<&'a [u8]> {
+    f.ok_or_else(|| StoreError::Corrupt(format!("an audit event's {what} is NULL")))
+}
+
+fn int8(f: Option<&[u8]>, what: &str) -> Result<i64> {
+    let b = required(f, what)?;
+    Ok(i64::from_be_bytes(
+        b.try_into().map_err(|_| StoreError::Corrupt(format!("an audit event's {what} is not 8 bytes")))?,
+    ))
+}
+
+fn text(f: &[u8]) -> std::result::Result<&str, EventError> {
+    std::str::from_utf8(f).map_err(|_| EventError::Malformed("a field is not UTF-8".into()))
+}
+
+fn opt_text(f: Option<&[u8]>) -> std::result::Result<Option<&str>, EventError> {
+    f.map(text).transpose()
+}
+
+/// A row's fields as read (in the order of [`SELECT_AFTER`]). Fields that are not an event make
+/// `event` an error (the verifier names the row); a NULL where the schema forbids one or a
+/// hash of the wrong length is [`StoreError::Corrupt`].
+fn raw_row(f: [Option<&[u8]>; FIELDS]) -> Result<RawRow<'_>> {
+    let [
+        seq,
+        time_us,
+        actor,
+        action,
+        registry,
+        organisation,
+        target,
+        purpose,
+        outcome,
+        client,
+        request_id,
+        leaf,
+        chain,
+    ] = f;
+    let seq = int8(seq, "seq")? as u64;
+    let time_us = int8(time_us, "time")?;
+    let (actor, action, outcome) =
+        (required(actor, "actor")?, required(action, "action")?, required(outcome, "outcome")?);
+    let event = (|| {
+        Ok(EventRef {
+            seq,
+            time: from_micros(time_us)?,
+            actor: ActorRef::parse(text(actor)?)?,
+            action: text(action)?,
+            registry: opt_text(registry)?,
+            organisation: opt_text(organisation)?,
+            target: opt_text(target)?,
+            purpose: opt_text(purpose)?,
+            outcome: parse_outcome(text(outcome)?)?,
+            client: opt_text(client)?,
+            request_id: opt_text(request_id)?,
+        })
+    })();
+    Ok(RawRow {
+        seq,
+        event,
+        leaf: hash32(required(leaf, "leaf hash")?, "a stored leaf hash")?,
+        chain: hash32(required(chain, "chain hash")?, "a stored chain hash")?,
+    })
+}
+
+/// What is wrong with a row itself, found while hashing its leaf.
+#[derive(Debug)]
+enum RowProblem {
+    /// Its fields are not an event.
+    Bad(EventError),
+    /// Its fields do not give its stored leaf hash.
+    Edited,
+}
+
+/// A row after its leaf was hashed: its sequence number, its leaf (equal to the stored one) or
+/// what is wrong, and its stored chain hash.
+#[derive(Debug)]
+struct Leafed {
+    seq: u64,
+    leaf: std::result::Result<Hash, RowProblem>,
+    chain: Hash,
+}
+
+impl Leafed {
+    fn leaf(&self) -> std::result::Result<Hash, AuditFault> {
+        match &self.leaf {
+            Ok(leaf) => Ok(*leaf),
+            Err(RowProblem::Bad(e)) => Err(AuditFault::BadRow { seq: self.seq, source: e.clone() }),
+            Err(RowProblem::Edited) => {
+                Err(AuditFault::EditedRow { seq: self.seq, what: "its fields do not give its stored leaf hash" })
+            }
+        }
+    }
+
+    fn chain_edited(&self) -> AuditFault {
+        AuditFault::EditedRow { seq: self.seq, what: "its stored chain hash does not follow" }
+    }
+}
+
+/// Decodes, encodes and hashes each row of a page; stops at a row that cannot be read at all,
+/// returning the rows before it and the error.
+fn leaves_of(page: &Tuples, buf: &mut String) -> (Vec<Leafed>, Option<StoreError>) {
+    let mut out = Vec::with_capacity(page.rows());
+    for fields in page.iter::<FIELDS>() {
+        let row = match fields.and_then(raw_row) {
+            Ok(row) => row,
+            Err(e) => return (out, Some(e)),
+        };
+        let leaf = match row.event {
+            Err(e) => Err(RowProblem::Bad(e)),
+            Ok(event) => {
+                buf.clear();
+                match event.write_canonical(buf) {
+                    Err(e) => Err(RowProblem::Bad(e)),
+                    Ok(()) => {
+                        let leaf = tessera_audit::leaf_hash(buf.as_bytes());
+                        if leaf == row.leaf { Ok(leaf) } else { Err(RowProblem::Edited) }
+                    }
+                }
+            }
+        };
+        out.push(Leafed { seq: row.seq, leaf, chain: row.chain });
+    }
+    (out, None)
+}
+
+/// The hashed rows in order, as the linking thread receives them, and then the head.
+struct LeafStream {
+    pages: std::sync::mpsc::Receiver<Result<Vec<Leafed>>>,
+    page: std::vec::IntoIter<Leafed>,
+    head: Option<tokio::sync::oneshot::Receiver<AuditHead>>,
+}
+
+impl LeafStream {
+    /// The next row; `None` after the last; an error if a row could not be read.
+    fn next(&mut self) -> Result<Option<Leafed>> {
+        loop {
+            if let Some(r) = self.page.next() {
+                return Ok(Some(r));
+            }
+            match self.pages.recv() {
+                Ok(page) => self.page = page?.into_iter(),
+                Err(_) => return Ok(None),
+            }
+        }
+    }
+
+    /// The head as of the read's snapshot, once every row was taken; `None` if the read failed.
+    fn head(&mut self) -> Option<AuditHead> {
+        self.head.take()?.blocking_recv().ok()
+    }
+}
+
+/// The database verifier: tessera-audit's [`Verifier`] fed with leaves already compared with
+/// each row's stored leaf, and each new chain head compared with the row's stored chain hash,
+/// so an edited row is named exactly.
 struct DbVerifier<'a> {
     inner: Verifier<'a>,
     /// The chain hash recomputed after the last event, and its sequence number.
@@ -735,31 +1074,16 @@ impl<'a> DbVerifier<'a> {
         Ok(DbVerifier { inner: Verifier::new(checkpoints, key)?, head: CHAIN_START, last_seq: 0 })
     }
 
-    fn page(&mut self, rows: &[AuditRow]) -> std::result::Result<(), AuditFault> {
-        let leaves = leaves_in_parallel(rows);
-        for (r, leaf) in rows.iter().zip(leaves) {
-            // The verifier names a gap or repeat first; only then is the row itself judged.
-            if r.seq != self.last_seq + 1 {
-                let found = r.seq;
-                let expected = self.last_seq + 1;
-                return Err(if found > expected {
-                    VerifyError::Missing { expected, found }
-                } else {
-                    VerifyError::Repeated { expected, found }
-                }
-                .into());
-            }
-            let leaf = leaf.map_err(|source| AuditFault::BadRow { seq: r.seq, source })?;
-            if leaf != r.leaf {
-                return Err(AuditFault::EditedRow { seq: r.seq, what: "its fields do not give its stored leaf hash" });
-            }
-            let expected_chain = chain_next(&self.head, &leaf);
-            if expected_chain != r.chain {
-                return Err(AuditFault::EditedRow { seq: r.seq, what: "its stored chain hash does not follow" });
-            }
-            self.head = self.inner.push_leaf_hash(r.seq, leaf)?;
-            self.last_seq = r.seq;
-        }
+    /// Takes the next row: a gap or repeat is named first, then a row that is not an event or
+    /// whose leaf differs, then a stored chain hash that does not follow, then any checkpoint
+    /// at the new size.
+    fn link(&mut self, r: &Leafed) -> std::result::Result<(), AuditFault> {
+        check_seq(self.last_seq, r.seq)?;
+        let leaf = r.leaf()?;
+        self.head = self.inner.push_leaf_hash_checked(r.seq, leaf, |head: &Hash| {
+            if *head == r.chain { Ok(()) } else { Err(r.chain_edited()) }
+        })?;
+        self.last_seq = r.seq;
         Ok(())
     }
 
@@ -773,30 +1097,4 @@ impl<'a> DbVerifier<'a> {
         }
         Ok(summary)
     }
-}
-
-/// Leaf hashes of a page of rows, on two threads (the chain and tree must go in order; the
-/// leaves need not).
-fn leaves_in_parallel(rows: &[AuditRow]) -> Vec<std::result::Result<Hash, EventError>> {
-    fn hash_all(rows: &[AuditRow]) -> Vec<std::result::Result<Hash, EventError>> {
-        let mut buf = String::with_capacity(512);
-        rows.iter()
-            .map(|r| {
-                let e = r.event.as_ref().map_err(Clone::clone)?;
-                buf.clear();
-                e.write_canonical(&mut buf)?;
-                Ok(tessera_audit::leaf_hash(buf.as_bytes()))
-            })
-            .collect()
-    }
-    if rows.len() < 1024 {
-        return hash_all(rows);
-    }
-    let (a, b) = rows.split_at(rows.len() / 2);
-    std::thread::scope(|s| {
-        let second = s.spawn(|| hash_all(b));
-        let mut out = hash_all(a);
-        out.extend(second.join().expect("hashing does not panic"));
-        out
-    })
 }

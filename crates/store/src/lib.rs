@@ -20,6 +20,7 @@ mod identity;
 mod outcomes;
 mod patients;
 mod pgcopy;
+mod pgcopy_read;
 mod record_access;
 mod records;
 mod registries;
