@@ -11,10 +11,12 @@ use std::str::FromStr as _;
 use ipnet::IpNet;
 use tessera_domain::access::{Grant, Grants, MAX_GRANT_SECONDS, ManageRegistry, Permission, Principal, Role, Scope};
 use tessera_domain::{OdsCode, RegistryId};
-use tessera_store::{ApiTokenRow, GrantRow, NewApiToken};
+use tessera_store::{ApiTokenRow, AuditActor, AuditNote, AuditOutcome, GrantRow, NewApiToken};
 use zeroize::Zeroizing;
 
 use crate::accounts::{ActiveSession, Client};
+use crate::events::{by_session, by_system};
+use crate::requests::by_controller;
 use crate::{Accounts, AuthError, random_token, token_hash};
 
 /// The prefix of every API token, so that secret scanners and people recognise one.
@@ -120,7 +122,27 @@ impl Accounts {
 
     /// The grants an API token carries, if `bearer` is a live token (not revoked, not expired,
     /// owner active) used from an admitted address. `None` for anything else, all alike.
+    ///
+    /// Every use is audited before the request goes on, and if the event cannot be stored the
+    /// request fails: a live token appends `token.use` by the token (aimed at `token:<id>`, with
+    /// its registry and organisation); a refused one appends `token.use` by the system with
+    /// outcome failure and nothing that identifies the token or its owner.
     pub async fn token_grants(&self, bearer: &str, client: &Client) -> Result<Option<Grants>, AuthError> {
+        let found = self.live_token(bearer, client).await?;
+        let note = match &found {
+            Some((row, _)) => AuditNote::new(AuditActor::ApiToken(row.id.clone()), "token.use", AuditOutcome::Success)
+                .target(format!("token:{}", row.id))
+                .registry(row.registry_id.as_str())
+                .organisation(row.organisation.as_str())
+                .client(client.ip.clone()),
+            None => by_system("token.use", AuditOutcome::Failure).client(client.ip.clone()),
+        };
+        self.store().audit_append(&[note]).await?;
+        Ok(found.map(|(_, grants)| grants))
+    }
+
+    /// The token `bearer` names and the grants it carries, if it is live and its owner may use it.
+    async fn live_token(&self, bearer: &str, client: &Client) -> Result<Option<(ApiTokenRow, Grants)>, AuthError> {
         if !bearer.starts_with(TOKEN_PREFIX) || bearer.len() > 100 {
             return Ok(None);
         }
@@ -146,7 +168,8 @@ impl Accounts {
         }
         let owner_grants = grants_from_rows(self.store().live_grants(&row.user_id, self.now()).await?)?;
         let owner_grants = self.admitted(owner_grants, client).await?;
-        Ok(Some(Grants::for_token(row.id, row.user_id, owner_grants, &registry, &org, permissions)))
+        let grants = Grants::for_token(row.id.clone(), row.user_id.clone(), owner_grants, &registry, &org, permissions);
+        Ok(Some((row, grants)))
     }
 
     /// Drops the grants of registries whose network allowlist does not admit the client.
@@ -208,18 +231,25 @@ impl Accounts {
         names.sort_unstable();
         names.dedup();
         let expires_at = now + days * 86_400;
+        let note = by_session(session, "token.create")
+            .target(format!("token:{id}"))
+            .registry(registry.as_str())
+            .organisation(org.as_str());
         self.store()
-            .insert_api_token(&NewApiToken {
-                id: &id,
-                token_hash: &token_hash(&secret),
-                user_id: session.user_id(),
-                registry_id: registry.as_str(),
-                organisation: org.as_str(),
-                permissions: &names.join(","),
-                label,
-                now,
-                expires_at,
-            })
+            .insert_api_token(
+                &NewApiToken {
+                    id: &id,
+                    token_hash: &token_hash(&secret),
+                    user_id: session.user_id(),
+                    registry_id: registry.as_str(),
+                    organisation: org.as_str(),
+                    permissions: &names.join(","),
+                    label,
+                    now,
+                    expires_at,
+                },
+                &[note],
+            )
             .await?;
         tracing::info!(user = %session.user_id(), token = %id, "API token created");
         Ok(NewToken { id, secret, expires_at })
@@ -232,7 +262,8 @@ impl Accounts {
 
     /// Revokes one of `session`'s person's tokens; it stops working at once.
     pub async fn revoke_token(&self, session: &ActiveSession, id: &str) -> Result<bool, AuthError> {
-        let done = self.store().revoke_api_token(session.user_id(), id, self.now()).await?;
+        let note = by_session(session, "token.revoke").target(format!("token:{id}"));
+        let done = self.store().revoke_api_token(session.user_id(), id, self.now(), &[note]).await?;
         if done {
             tracing::info!(user = %session.user_id(), token = %id, "API token revoked");
         }
@@ -250,16 +281,19 @@ impl Accounts {
         let now = self.now();
         let expires_at = now + self.settings().invitation_ttl;
         self.store()
-            .create_operator_invitation(&tessera_store::NewLink {
-                token_hash: &token_hash(&token),
-                purpose: tessera_store::LinkPurpose::Invitation,
-                email: Some(&email),
-                display_name: Some(&name),
-                user_id: None,
-                created_by: None,
-                now,
-                expires_at,
-            })
+            .create_operator_invitation(
+                &tessera_store::NewLink {
+                    token_hash: &token_hash(&token),
+                    purpose: tessera_store::LinkPurpose::Invitation,
+                    email: Some(&email),
+                    display_name: Some(&name),
+                    user_id: None,
+                    created_by: None,
+                    now,
+                    expires_at,
+                },
+                &crate::events::by_system("operator.invite", tessera_store::AuditOutcome::Success).client("cli"),
+            )
             .await
             .map_err(|e| match e {
                 tessera_store::StoreError::Conflict(m) => AuthError::Field { field: "email", message: m },
@@ -274,10 +308,12 @@ impl Accounts {
 
     /// Suspends every account with no sign-in for the dormancy period (never signed in: since
     /// it was made) and ends its sessions. The server runs this periodically; sign-in runs it
-    /// too. Returns how many were suspended.
+    /// too. Each suspension is audited (`account.suspend` by the system, aimed at the account)
+    /// in the same transaction. Returns how many were suspended.
     pub async fn suspend_dormant(&self) -> Result<usize, AuthError> {
         let now = self.now();
-        let ids = self.store().suspend_dormant(now - self.settings().dormant_after, now).await?;
+        let note = by_system("account.suspend", AuditOutcome::Success);
+        let ids = self.store().suspend_dormant(now - self.settings().dormant_after, now, &[note]).await?;
         for id in &ids {
             tracing::info!(user = %id, "account suspended: dormant");
         }
@@ -286,8 +322,14 @@ impl Accounts {
 
     /// Parses and checks a network allowlist (one `CIDR label…` per line) and stores it for a
     /// registry. Refuses ranges wider than /8 (IPv4) or /16 (IPv6): an allowlist that admits
-    /// most of the internet protects nothing.
-    pub async fn set_networks(&self, manage: &ManageRegistry, text: &str) -> Result<usize, AuthError> {
+    /// most of the internet protects nothing. `session` is the controller's own (its address goes
+    /// into the `networks.set` event).
+    pub async fn set_networks(
+        &self,
+        session: &ActiveSession,
+        manage: &ManageRegistry,
+        text: &str,
+    ) -> Result<usize, AuthError> {
         let mut ranges = Vec::new();
         for (i, line) in text.lines().enumerate() {
             let line = line.trim();
@@ -312,7 +354,10 @@ impl Accounts {
             ranges
                 .push((net.trunc().to_string(), label.trim().chars().filter(|c| !c.is_control()).take(100).collect()));
         }
-        self.store().set_networks(manage.registry().as_str(), &ranges, manage.controller(), self.now()).await?;
+        let note = by_controller(session, manage, "networks.set");
+        self.store()
+            .set_networks(manage.registry().as_str(), &ranges, manage.controller(), self.now(), &[note])
+            .await?;
         Ok(ranges.len())
     }
 }

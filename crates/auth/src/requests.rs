@@ -15,11 +15,12 @@
 use tessera_domain::access::{Denied, MAX_GRANT_SECONDS, ManageRegistry, Role};
 use tessera_domain::{OdsCode, RegistryId};
 use tessera_store::{
-    AccessDashboard, Decision, DecisionOutcome, DormantUserRow, LinkPurpose, NewLink, NewRequest, ProposedGrant,
-    RegistryGrantRow, RequestRow, StoreError,
+    AccessDashboard, AuditActor, AuditNote, AuditOutcome, Decision, DecisionOutcome, DormantUserRow, LinkPurpose,
+    NewLink, NewRequest, ProposedGrant, RegistryGrantRow, RequestRow, StoreError,
 };
 
 use crate::accounts::{ActiveSession, time_text, valid_email, valid_name};
+use crate::events::{by_session, user_target};
 use crate::{Accounts, AuthError, random_token, token_hash};
 
 /// Grants lapsing within this long are due for recertification (30 days).
@@ -30,6 +31,8 @@ pub const RECERTIFY_WINDOW: i64 = 30 * 86_400;
 #[derive(Debug, Clone)]
 pub struct PlatformOperator {
     user_id: String,
+    /// The address of the session it came from, for the audit events of its acts.
+    client_ip: String,
 }
 
 impl PlatformOperator {
@@ -93,6 +96,11 @@ fn text_field(raw: &str, field: &'static str, min: usize, max: usize, message: &
     Ok(text.to_owned())
 }
 
+/// The audit action of a decision.
+fn decision_action(approve: bool) -> &'static str {
+    if approve { "access.approve" } else { "access.decline" }
+}
+
 fn scope_text(org: Option<&str>) -> String {
     org.map_or_else(|| "all organisations".into(), |o| format!("organisation {o}"))
 }
@@ -107,6 +115,14 @@ fn decision_error(e: StoreError) -> AuthError {
     }
 }
 
+/// `action` by the controller `manage` names, from `session`'s address (the controller's own
+/// session), in the controller's registry; succeeded.
+pub(crate) fn by_controller(session: &ActiveSession, manage: &ManageRegistry, action: &str) -> AuditNote {
+    AuditNote::new(AuditActor::User(manage.controller().to_owned()), action, AuditOutcome::Success)
+        .client(session.row.client_ip.clone())
+        .registry(manage.registry().as_str())
+}
+
 fn capitalise(s: &str) -> String {
     let mut c = s.chars();
     c.next().map(|f| f.to_uppercase().chain(c).collect()).unwrap_or_default()
@@ -115,7 +131,11 @@ fn capitalise(s: &str) -> String {
 impl Accounts {
     /// The operator capability, for a platform operator's session only.
     pub fn operator(&self, session: &ActiveSession) -> Result<PlatformOperator, Denied> {
-        if session.is_operator() { Ok(PlatformOperator { user_id: session.user_id().to_owned() }) } else { Err(Denied) }
+        if session.is_operator() {
+            Ok(PlatformOperator { user_id: session.user_id().to_owned(), client_ip: session.row.client_ip.clone() })
+        } else {
+            Err(Denied)
+        }
     }
 
     /// How long a new or recertified grant lasts from now: the configured time, at most 12 months.
@@ -148,16 +168,23 @@ impl Accounts {
             1000,
             "Say why you need this access, in 10 to 1,000 characters",
         )?;
+        let mut note = by_session(session, "access.request").registry(registry.as_str());
+        if let Some(o) = &org {
+            note = note.organisation(o.as_str());
+        }
         let id = self
             .store()
-            .insert_access_request(&NewRequest {
-                user_id: session.user_id(),
-                registry_id: registry.as_str(),
-                role,
-                organisation: org.as_ref().map(OdsCode::as_str),
-                justification: &justification,
-                now: self.now(),
-            })
+            .insert_access_request(
+                &NewRequest {
+                    user_id: session.user_id(),
+                    registry_id: registry.as_str(),
+                    role,
+                    organisation: org.as_ref().map(OdsCode::as_str),
+                    justification: &justification,
+                    now: self.now(),
+                },
+                &[note],
+            )
             .await
             .map_err(|e| match e {
                 StoreError::NotFound(what) if what == "registry" => {
@@ -189,15 +216,18 @@ impl Accounts {
         Ok(self.store().registry_grants(manage.registry().as_str(), self.now()).await?)
     }
 
-    /// A controller approves or refuses a request of their registry, with a reason.
+    /// A controller (signed in as `session`) approves or refuses a request of their registry,
+    /// with a reason.
     pub async fn decide(
         &self,
+        session: &ActiveSession,
         manage: &ManageRegistry,
         request_id: &str,
         approve: bool,
         reason: &str,
     ) -> Result<Decided, AuthError> {
-        self.decide_as(manage.controller(), Some(manage.registry().as_str()), request_id, approve, reason).await
+        let note = by_controller(session, manage, decision_action(approve));
+        self.decide_as(manage.controller(), Some(manage.registry().as_str()), request_id, approve, reason, note).await
     }
 
     /// Pending controller requests of registries with fewer than two controllers: the only
@@ -215,9 +245,14 @@ impl Accounts {
         approve: bool,
         reason: &str,
     ) -> Result<Decided, AuthError> {
-        self.decide_as(&op.user_id, None, request_id, approve, reason).await
+        let note =
+            AuditNote::new(AuditActor::User(op.user_id.clone()), decision_action(approve), AuditOutcome::Success)
+                .client(op.client_ip.clone());
+        self.decide_as(&op.user_id, None, request_id, approve, reason, note).await
     }
 
+    /// Records the decision with its audit event `note` (the store aims it at the request and,
+    /// when the grant is made, adds `grant.create`).
     async fn decide_as(
         &self,
         approver: &str,
@@ -225,19 +260,23 @@ impl Accounts {
         request_id: &str,
         approve: bool,
         reason: &str,
+        note: AuditNote,
     ) -> Result<Decided, AuthError> {
         let reason = text_field(reason, "reason", 1, 500, "Give a reason for your decision, up to 500 characters")?;
         let outcome = self
             .store()
-            .decide_request(&Decision {
-                request_id,
-                registry_id: registry,
-                approver_id: approver,
-                approve,
-                reason: &reason,
-                now: self.now(),
-                grant_expires_at: self.grant_expiry(),
-            })
+            .decide_request(
+                &Decision {
+                    request_id,
+                    registry_id: registry,
+                    approver_id: approver,
+                    approve,
+                    reason: &reason,
+                    now: self.now(),
+                    grant_expires_at: self.grant_expiry(),
+                },
+                &[note],
+            )
             .await
             .map_err(decision_error)?;
         tracing::info!(request = %request_id, approver = %approver, approve, "access request decided");
@@ -301,8 +340,14 @@ impl Accounts {
     }
 
     /// Extends the chosen live grants of the controller's registry by the grant lifetime from
-    /// now. The controller's own grants are left alone. Returns how many were extended.
-    pub async fn recertify(&self, manage: &ManageRegistry, grant_ids: &[String]) -> Result<u64, AuthError> {
+    /// now. The controller's own grants are left alone. One `grant.recertify` event per grant
+    /// extended. Returns how many were extended.
+    pub async fn recertify(
+        &self,
+        session: &ActiveSession,
+        manage: &ManageRegistry,
+        grant_ids: &[String],
+    ) -> Result<u64, AuthError> {
         let n = self
             .store()
             .recertify_grants(
@@ -311,6 +356,7 @@ impl Accounts {
                 manage.controller(),
                 self.now(),
                 self.grant_expiry(),
+                &[by_controller(session, manage, "grant.recertify")],
             )
             .await?;
         tracing::info!(registry = %manage.registry(), by = %manage.controller(), recertified = n, "grants recertified");
@@ -319,11 +365,18 @@ impl Accounts {
 
     /// Revokes a live grant of the controller's registry, with a reason; the holder loses the
     /// access on their next request. False if there is no such live grant.
-    pub async fn revoke_grant(&self, manage: &ManageRegistry, grant_id: &str, reason: &str) -> Result<bool, AuthError> {
+    pub async fn revoke_grant(
+        &self,
+        session: &ActiveSession,
+        manage: &ManageRegistry,
+        grant_id: &str,
+        reason: &str,
+    ) -> Result<bool, AuthError> {
         let reason = text_field(reason, "reason", 1, 500, "Give a reason for revoking, up to 500 characters")?;
+        let note = by_controller(session, manage, "grant.revoke").target(format!("grant:{grant_id}"));
         let done = self
             .store()
-            .revoke_grant(manage.registry().as_str(), grant_id, manage.controller(), &reason, self.now())
+            .revoke_grant(manage.registry().as_str(), grant_id, manage.controller(), &reason, self.now(), &[note])
             .await?;
         if done {
             tracing::info!(grant = %grant_id, by = %manage.controller(), "grant revoked");
@@ -339,8 +392,14 @@ impl Accounts {
     /// Reactivates an account suspended for dormancy that holds or held a grant in the
     /// controller's registry. The dormancy clock restarts at reactivation (the store counts it
     /// as the last sign-in), so the person is not suspended again before they can sign in.
-    pub async fn reactivate(&self, manage: &ManageRegistry, user_id: &str) -> Result<bool, AuthError> {
-        let done = self.store().reactivate_dormant(manage.registry().as_str(), user_id, self.now()).await?;
+    pub async fn reactivate(
+        &self,
+        session: &ActiveSession,
+        manage: &ManageRegistry,
+        user_id: &str,
+    ) -> Result<bool, AuthError> {
+        let note = by_controller(session, manage, "account.reactivate").target(user_target(user_id));
+        let done = self.store().reactivate_dormant(manage.registry().as_str(), user_id, self.now(), &[note]).await?;
         if done {
             tracing::info!(user = %user_id, by = %manage.controller(), "dormant account reactivated");
         }
@@ -384,7 +443,11 @@ impl Accounts {
         };
         let grant =
             ProposedGrant { registry_id: registry.as_str(), role, organisation: org.as_ref().map(OdsCode::as_str) };
-        self.store().create_invitation_proposing(&link, &grant).await.map_err(|e| match e {
+        let mut note = by_session(by, "invite").registry(registry.as_str());
+        if let Some(o) = &org {
+            note = note.organisation(o.as_str());
+        }
+        self.store().create_invitation_proposing(&link, &grant, &[note]).await.map_err(|e| match e {
             StoreError::Conflict(m) => AuthError::Field { field: "email", message: capitalise(&m) },
             StoreError::NotFound(what) if what == "registry" => {
                 AuthError::Field { field: "registry", message: "There is no registry with that id".into() }

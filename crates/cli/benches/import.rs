@@ -31,7 +31,7 @@ async fn prepared_store(url: &str, world: &World) -> (Store, MasterKey) {
     let store = Store::connect(url).await.unwrap();
     let master = MasterKey::generate().unwrap();
     for dict in tessera::shipped::dictionaries() {
-        store.load_dictionary(&dict, "toml", &master).await.unwrap();
+        store.load_dictionary(&dict, "toml", &master, &[]).await.unwrap();
     }
     store.upsert_organisations(&world.organisations).await.unwrap();
     (store, master)

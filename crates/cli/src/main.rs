@@ -352,7 +352,12 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 Err(e) => bail!("{}: {e}", file.display()),
             };
             let load = store
-                .load_dictionary(&dict, if redcap { "redcap-csv" } else { "toml" }, &settings.master_key()?)
+                .load_dictionary(
+                    &dict,
+                    if redcap { "redcap-csv" } else { "toml" },
+                    &settings.master_key()?,
+                    &[loaded_from_cli()],
+                )
                 .await?;
             println!("{}", describe_load(&load));
         }
@@ -515,7 +520,10 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             let (settings, store) = open(&config).await?;
             let master = settings.master_key()?;
             for dict in shipped::dictionaries() {
-                println!("{}", describe_load(&store.load_dictionary(&dict, "toml", &master).await?));
+                println!(
+                    "{}",
+                    describe_load(&store.load_dictionary(&dict, "toml", &master, &[loaded_from_cli()]).await?)
+                );
             }
             let world = World::new(SynthConfig::new(patients, seed));
             let started = std::time::Instant::now();
@@ -548,6 +556,17 @@ fn report_synth(s: &tessera::synth_run::SynthSummary, started: std::time::Instan
             started.elapsed().as_secs_f64()
         );
     }
+}
+
+/// The audit event of a dictionary loaded from the command line: by the system (whoever holds
+/// the configuration and master key), client `cli`; the store adds the registry and version.
+fn loaded_from_cli() -> tessera_store::AuditNote {
+    tessera_store::AuditNote::new(
+        tessera_store::AuditActor::System,
+        "dictionary.load",
+        tessera_store::AuditOutcome::Success,
+    )
+    .client("cli")
 }
 
 fn describe_load(load: &tessera_store::DictionaryLoad) -> String {

@@ -19,7 +19,7 @@ async fn synthesised(db: &TestDb, patients: u64, seed: u64) -> (Store, MasterKey
     let store = Store::connect(db.url()).await.unwrap();
     let master = MasterKey::generate().unwrap();
     for text in [JOINTS, BREAST] {
-        store.load_dictionary(&Dictionary::from_toml(text).unwrap(), "toml", &master).await.unwrap();
+        store.load_dictionary(&Dictionary::from_toml(text).unwrap(), "toml", &master, &[]).await.unwrap();
     }
     let world = World::new(SynthConfig::new(patients, seed));
     synth_to_store(&store, &master, &world, date!(2026 - 11 - 30), false).await.unwrap();

@@ -6,7 +6,9 @@
 //! neither revoked nor past `expires_at`, and its holder's account is active: the check is in the
 //! one query, so a revocation or suspension takes effect on the very next request.
 
-use crate::{BeginWrite as _, Result, Store, StoreError, on_db};
+use crate::audit::append_in_tx;
+use crate::requests::aimed;
+use crate::{AuditNote, BeginWrite as _, Result, Store, StoreError, on_db};
 
 /// A stored grant, as the access check needs it.
 #[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
@@ -104,9 +106,10 @@ impl Store {
         }))
     }
 
-    /// Stores a new API token.
-    pub async fn insert_api_token(&self, token: &NewApiToken<'_>) -> Result<()> {
+    /// Stores a new API token, with `audit` in the same transaction.
+    pub async fn insert_api_token(&self, token: &NewApiToken<'_>, audit: &[AuditNote]) -> Result<()> {
         on_db!(self, pool => {
+            let mut tx = pool.begin_write().await?;
             sqlx::query(
                 "INSERT INTO api_tokens (id, token_hash, user_id, registry_id, organisation, permissions, label, \
                  created_at, expires_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
@@ -120,8 +123,10 @@ impl Store {
             .bind(token.label)
             .bind(token.now)
             .bind(token.expires_at)
-            .execute(pool)
+            .execute(&mut *tx)
             .await?;
+            append_in_tx(&mut *tx, audit).await?;
+            tx.commit().await?;
         });
         Ok(())
     }
@@ -159,18 +164,28 @@ impl Store {
         }))
     }
 
-    /// Revokes token `id` of `user_id` at `now`. False if there is no such live token of theirs.
-    pub async fn revoke_api_token(&self, user_id: &str, id: &str, now: i64) -> Result<bool> {
-        let done = on_db!(self, pool => {
-            sqlx::query("UPDATE api_tokens SET revoked_at = $1 WHERE id = $2 AND user_id = $3 AND revoked_at IS NULL")
-                .bind(now)
-                .bind(id)
-                .bind(user_id)
-                .execute(pool)
-                .await?
-                .rows_affected()
-        });
-        Ok(done == 1)
+    /// Revokes token `id` of `user_id` at `now`, with `audit` in the same transaction (each note
+    /// given the token's registry and organisation). False, and nothing written, if there is no
+    /// such live token of theirs.
+    pub async fn revoke_api_token(&self, user_id: &str, id: &str, now: i64, audit: &[AuditNote]) -> Result<bool> {
+        on_db!(self, pool => {
+            let mut tx = pool.begin_write().await?;
+            let revoked: Option<(String, String)> = sqlx::query_as(
+                "UPDATE api_tokens SET revoked_at = $1 WHERE id = $2 AND user_id = $3 AND revoked_at IS NULL \
+                 RETURNING registry_id, organisation",
+            )
+            .bind(now)
+            .bind(id)
+            .bind(user_id)
+            .fetch_optional(&mut *tx)
+            .await?;
+            let Some((registry, organisation)) = revoked else { return Ok(false) };
+            let notes: Vec<AuditNote> =
+                audit.iter().map(|n| n.clone().registry(registry.as_str()).organisation(organisation.as_str())).collect();
+            append_in_tx(&mut *tx, &notes).await?;
+            tx.commit().await?;
+            Ok(true)
+        })
     }
 
     /// Every registry's network allowlist.
@@ -182,9 +197,16 @@ impl Store {
         }))
     }
 
-    /// Replaces `registry_id`'s allowlist with `ranges` (CIDR, label), in one transaction. An
-    /// empty list lifts the restriction.
-    pub async fn set_networks(&self, registry_id: &str, ranges: &[(String, String)], by: &str, now: i64) -> Result<()> {
+    /// Replaces `registry_id`'s allowlist with `ranges` (CIDR, label), with `audit`, in one
+    /// transaction. An empty list lifts the restriction.
+    pub async fn set_networks(
+        &self,
+        registry_id: &str,
+        ranges: &[(String, String)],
+        by: &str,
+        now: i64,
+        audit: &[AuditNote],
+    ) -> Result<()> {
         on_db!(self, pool => {
             let mut tx = pool.begin_write().await?;
             let known: Option<String> = sqlx::query_scalar("SELECT id FROM registries WHERE id = $1")
@@ -207,6 +229,7 @@ impl Store {
                 .execute(&mut *tx)
                 .await?;
             }
+            append_in_tx(&mut *tx, audit).await?;
             tx.commit().await?;
         });
         Ok(())
@@ -214,8 +237,10 @@ impl Store {
 
     /// Suspends every active account whose last sign-in (or, never signed in, creation) is at or
     /// before `cutoff`, and ends their sessions, in one transaction. Platform operators are
-    /// included: a dormant operator account is as dangerous as any. Returns the suspended ids.
-    pub async fn suspend_dormant(&self, cutoff: i64, now: i64) -> Result<Vec<String>> {
+    /// included: a dormant operator account is as dangerous as any. For each account suspended,
+    /// a copy of each `audit` note aimed at `user:<id>` is appended in the same transaction.
+    /// Returns the suspended ids.
+    pub async fn suspend_dormant(&self, cutoff: i64, now: i64, audit: &[AuditNote]) -> Result<Vec<String>> {
         Ok(on_db!(self, pool => {
             let mut tx = pool.begin_write().await?;
             let ids: Vec<String> = sqlx::query_scalar(
@@ -227,9 +252,12 @@ impl Store {
             .bind(now)
             .fetch_all(&mut *tx)
             .await?;
+            let mut notes = Vec::with_capacity(ids.len() * audit.len());
             for id in &ids {
                 sqlx::query("DELETE FROM sessions WHERE user_id = $1").bind(id).execute(&mut *tx).await?;
+                notes.extend(aimed(audit, &format!("user:{id}")));
             }
+            append_in_tx(&mut *tx, &notes).await?;
             tx.commit().await?;
             ids
         }))

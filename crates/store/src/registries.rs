@@ -5,7 +5,8 @@ use sqlx::Row;
 use tessera_domain::{Dictionary, OdsCode, Organisation, OrganisationKind, RegistryId};
 use tessera_vault::{DataKey, MasterKey, RegistryCipher};
 
-use crate::{BeginWrite as _, Result, Store, StoreError, now, on_db};
+use crate::audit::append_in_tx;
+use crate::{AuditNote, BeginWrite as _, Result, Store, StoreError, now, on_db};
 
 /// What loading a dictionary did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -106,11 +107,15 @@ impl Store {
     /// Stores a dictionary: creates the registry (with a fresh data key wrapped under `master`)
     /// if it is new, adds a version if the dictionary changed, and does nothing if it did not.
     /// Old versions are never touched, so records captured under them stay valid.
+    ///
+    /// When it writes, `audit` is appended in the same transaction, each note given the registry
+    /// and aimed at `dictionary:<registry>/v<version>`; an unchanged dictionary writes no event.
     pub async fn load_dictionary(
         &self,
         dict: &Dictionary,
         source_format: &str,
         master: &MasterKey,
+        audit: &[AuditNote],
     ) -> Result<DictionaryLoad> {
         let canonical = dict.to_toml();
         let digest = sha256_hex(&canonical);
@@ -170,6 +175,10 @@ impl Store {
                 .bind(at)
                 .execute(&mut *tx)
                 .await?;
+                let target = format!("dictionary:{registry}/v{version}");
+                let notes: Vec<AuditNote> =
+                    audit.iter().map(|n| n.clone().registry(registry.as_str()).target(target.as_str())).collect();
+                append_in_tx(&mut *tx, &notes).await?;
             }
             tx.commit().await?;
             (version, outcome)

@@ -10,7 +10,8 @@
 use tessera_domain::access::Role;
 use uuid::Uuid;
 
-use crate::{BeginWrite as _, NewLink, Result, Store, StoreError, on_db};
+use crate::audit::append_in_tx;
+use crate::{AuditNote, BeginWrite as _, NewLink, Result, Store, StoreError, on_db};
 
 /// Turns the grant an invitation proposed into a pending request for the account just made from
 /// it. Used inside `accept_link`'s transaction; inserts nothing when the link proposes nothing.
@@ -220,10 +221,17 @@ fn new_id() -> String {
     Uuid::now_v7().to_string()
 }
 
+/// `notes`, each aimed at `target` (a pseudonymous reference the store just learned, such as a
+/// new row's id).
+pub(crate) fn aimed(notes: &[AuditNote], target: &str) -> Vec<AuditNote> {
+    notes.iter().map(|n| n.clone().target(target)).collect()
+}
+
 impl Store {
-    /// Records a request for access. Refused as a conflict if the same request is already
-    /// pending; not found if the registry or organisation does not exist.
-    pub async fn insert_access_request(&self, r: &NewRequest<'_>) -> Result<String> {
+    /// Records a request for access, with `audit` (each note aimed at `request:<id>`) in the
+    /// same transaction. Refused as a conflict if the same request is already pending; not found
+    /// if the registry or organisation does not exist.
+    pub async fn insert_access_request(&self, r: &NewRequest<'_>, audit: &[AuditNote]) -> Result<String> {
         let id = new_id();
         on_db!(self, pool => {
             let mut tx = pool.begin_write().await?;
@@ -269,6 +277,7 @@ impl Store {
             .bind(r.now)
             .execute(&mut *tx)
             .await?;
+            append_in_tx(&mut *tx, &aimed(audit, &format!("request:{id}"))).await?;
             tx.commit().await?;
         });
         Ok(id)
@@ -321,7 +330,12 @@ impl Store {
     /// request is no longer pending; [`StoreError::NotFound`] when the request is not of the
     /// approver's registry (or, on the operators' path, is not for a controller or its registry
     /// already has two controllers).
-    pub async fn decide_request(&self, d: &Decision<'_>) -> Result<DecisionOutcome> {
+    ///
+    /// `audit` (the decision: `access.approve` or `access.decline`) is appended in the same
+    /// transaction, each note aimed at `request:<id>` and given the request's registry and
+    /// organisation; a decision that makes the grant appends a copy of each as `grant.create`,
+    /// aimed at `grant:<id>`. A refused decision writes nothing, events included.
+    pub async fn decide_request(&self, d: &Decision<'_>, audit: &[AuditNote]) -> Result<DecisionOutcome> {
         on_db!(self, pool => {
             let mut tx = pool.begin_write().await?;
             // Take the row first, so racing approvers are decided one after the other.
@@ -442,6 +456,23 @@ impl Store {
                     DecisionOutcome::Granted { user_id, grant_id }
                 }
             };
+            let about = |n: AuditNote, target: String| {
+                let n = n.registry(registry_id.as_str()).target(target);
+                match &organisation {
+                    Some(o) => n.organisation(o.as_str()),
+                    None => n,
+                }
+            };
+            let mut notes: Vec<AuditNote> =
+                audit.iter().map(|n| about(n.clone(), format!("request:{}", d.request_id))).collect();
+            if let DecisionOutcome::Granted { grant_id, .. } = &outcome {
+                for n in audit {
+                    let mut made = about(n.clone(), format!("grant:{grant_id}"));
+                    made.action = "grant.create".into();
+                    notes.push(made);
+                }
+            }
+            append_in_tx(&mut *tx, &notes).await?;
             tx.commit().await?;
             Ok(outcome)
         })
@@ -471,7 +502,8 @@ impl Store {
 
     /// Extends the live grants `ids` of a registry to `expires_at`, recording who recertified them
     /// and when, in one transaction. A controller's own grants are left alone (nobody recertifies
-    /// themselves). Returns how many were extended.
+    /// themselves). For each grant extended, a copy of each `audit` note aimed at `grant:<id>`
+    /// is appended in the same transaction. Returns how many were extended.
     pub async fn recertify_grants(
         &self,
         registry_id: &str,
@@ -479,12 +511,14 @@ impl Store {
         by: &str,
         now: i64,
         expires_at: i64,
+        audit: &[AuditNote],
     ) -> Result<u64> {
         Ok(on_db!(self, pool => {
             let mut tx = pool.begin_write().await?;
             let mut n = 0;
+            let mut notes = Vec::new();
             for id in ids {
-                n += sqlx::query(
+                let done = sqlx::query(
                     "UPDATE grants SET expires_at = $1, recertified_at = $2, recertified_by = $3 WHERE id = $4 \
                      AND registry_id = $5 AND revoked_at IS NULL AND expires_at > $2 AND user_id <> $3",
                 )
@@ -496,29 +530,54 @@ impl Store {
                 .execute(&mut *tx)
                 .await?
                 .rows_affected();
+                if done == 1 {
+                    notes.extend(aimed(audit, &format!("grant:{id}")));
+                }
+                n += done;
             }
+            append_in_tx(&mut *tx, &notes).await?;
             tx.commit().await?;
             n
         }))
     }
 
-    /// Revokes a live grant of a registry. False if there is no such live grant.
-    pub async fn revoke_grant(&self, registry_id: &str, id: &str, by: &str, reason: &str, now: i64) -> Result<bool> {
-        let n = on_db!(self, pool => {
-            sqlx::query(
+    /// Revokes a live grant of a registry, with `audit` in the same transaction (each note given
+    /// the grant's organisation, if it has one). False, and nothing written, if there is no such
+    /// live grant.
+    pub async fn revoke_grant(
+        &self,
+        registry_id: &str,
+        id: &str,
+        by: &str,
+        reason: &str,
+        now: i64,
+        audit: &[AuditNote],
+    ) -> Result<bool> {
+        on_db!(self, pool => {
+            let mut tx = pool.begin_write().await?;
+            let revoked: Option<(Option<String>,)> = sqlx::query_as(
                 "UPDATE grants SET revoked_at = $1, revoked_by = $2, revoke_reason = $3 WHERE id = $4 \
-                 AND registry_id = $5 AND revoked_at IS NULL",
+                 AND registry_id = $5 AND revoked_at IS NULL RETURNING organisation",
             )
             .bind(now)
             .bind(by)
             .bind(reason)
             .bind(id)
             .bind(registry_id)
-            .execute(pool)
-            .await?
-            .rows_affected()
-        });
-        Ok(n == 1)
+            .fetch_optional(&mut *tx)
+            .await?;
+            let Some((organisation,)) = revoked else { return Ok(false) };
+            let notes: Vec<AuditNote> = audit
+                .iter()
+                .map(|n| match &organisation {
+                    Some(o) => n.clone().organisation(o.as_str()),
+                    None => n.clone(),
+                })
+                .collect();
+            append_in_tx(&mut *tx, &notes).await?;
+            tx.commit().await?;
+            Ok(true)
+        })
     }
 
     /// Accounts suspended for dormancy that hold or held a grant in a registry.
@@ -540,10 +599,18 @@ impl Store {
     /// revoked or lapsed grant gives that registry's controllers no say over the account), and
     /// never an operator's.
     /// Reactivation counts as activity: `last_sign_in_at` becomes `now`, so the dormancy clock
-    /// restarts and the person has the full period to sign in. False if no such account.
-    pub async fn reactivate_dormant(&self, registry_id: &str, user_id: &str, now: i64) -> Result<bool> {
-        let n = on_db!(self, pool => {
-            sqlx::query(
+    /// restarts and the person has the full period to sign in. `audit` is appended in the same
+    /// transaction. False, and nothing written, if no such account.
+    pub async fn reactivate_dormant(
+        &self,
+        registry_id: &str,
+        user_id: &str,
+        now: i64,
+        audit: &[AuditNote],
+    ) -> Result<bool> {
+        on_db!(self, pool => {
+            let mut tx = pool.begin_write().await?;
+            let n = sqlx::query(
                 "UPDATE users SET status = 'active', suspended_at = NULL, suspended_reason = NULL, last_sign_in_at = $1 \
                  WHERE id = $2 AND status = 'suspended' AND suspended_reason = 'dormant' AND platform_role IS NULL \
                  AND EXISTS (SELECT 1 FROM grants g WHERE g.user_id = $2 AND g.registry_id = $3 \
@@ -552,17 +619,22 @@ impl Store {
             .bind(now)
             .bind(user_id)
             .bind(registry_id)
-            .execute(pool)
+            .execute(&mut *tx)
             .await?
-            .rows_affected()
-        });
-        Ok(n == 1)
+            .rows_affected();
+            if n != 1 {
+                return Ok(false);
+            }
+            append_in_tx(&mut *tx, audit).await?;
+            tx.commit().await?;
+            Ok(true)
+        })
     }
 
     /// Makes an account a platform operator (e.g. the second operator, needed to approve a
     /// registry's first controller). Refused while it holds a live grant or a pending request:
-    /// operators hold no registry role.
-    pub async fn make_operator(&self, user_id: &str, now: i64) -> Result<()> {
+    /// operators hold no registry role. `audit` is appended in the same transaction.
+    pub async fn make_operator(&self, user_id: &str, now: i64, audit: &[AuditNote]) -> Result<()> {
         on_db!(self, pool => {
             let mut tx = pool.begin_write().await?;
             let held: i64 = sqlx::query_scalar(
@@ -584,15 +656,21 @@ impl Store {
             if n == 0 {
                 return Err(StoreError::NotFound("account".into()));
             }
+            append_in_tx(&mut *tx, audit).await?;
             tx.commit().await?;
         });
         Ok(())
     }
 
     /// Invites one person with a proposed grant, in one transaction: refused if the address has
-    /// an account; withdraws any open invitation to it; stores the link with its proposal.
-    /// Returns the link's id.
-    pub async fn create_invitation_proposing(&self, link: &NewLink<'_>, grant: &ProposedGrant<'_>) -> Result<String> {
+    /// an account; withdraws any open invitation to it; stores the link with its proposal; appends
+    /// `audit`, each note aimed at `invitation:<link id>` (never the address). Returns the link's id.
+    pub async fn create_invitation_proposing(
+        &self,
+        link: &NewLink<'_>,
+        grant: &ProposedGrant<'_>,
+        audit: &[AuditNote],
+    ) -> Result<String> {
         let email = link.email.ok_or_else(|| StoreError::Conflict("an invitation needs an address".into()))?;
         let id = new_id();
         on_db!(self, pool => {
@@ -642,6 +720,7 @@ impl Store {
             .bind(grant.organisation)
             .execute(&mut *tx)
             .await?;
+            append_in_tx(&mut *tx, &aimed(audit, &format!("invitation:{id}"))).await?;
             tx.commit().await?;
         });
         Ok(id)

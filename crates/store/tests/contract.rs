@@ -39,7 +39,7 @@ async fn fixture(db: &TestDb) -> Fixture {
     let store = Store::connect(db.url()).await.expect("connect and migrate");
     let master = MasterKey::generate().unwrap();
     let dict = Dictionary::from_toml(JOINTS).unwrap();
-    store.load_dictionary(&dict, "toml", &master).await.unwrap();
+    store.load_dictionary(&dict, "toml", &master, &[]).await.unwrap();
     store
         .upsert_organisations(&[
             org("RRK", "University Hospitals Birmingham"),
@@ -142,10 +142,10 @@ async fn migrations_apply_once_and_reconnecting_is_harmless(db: &TestDb) {
 
 async fn a_dictionary_creates_its_registry_and_changes_become_new_versions(db: &TestDb) {
     let f = fixture(db).await;
-    let same = f.store.load_dictionary(&f.dict, "toml", &f.master).await.unwrap();
+    let same = f.store.load_dictionary(&f.dict, "toml", &f.master, &[]).await.unwrap();
     assert_eq!((same.version, same.outcome), (1, LoadOutcome::Unchanged));
     let changed = Dictionary::from_toml(&JOINTS.replace("min = 10.0", "min = 12.0")).unwrap();
-    let v2 = f.store.load_dictionary(&changed, "toml", &f.master).await.unwrap();
+    let v2 = f.store.load_dictionary(&changed, "toml", &f.master, &[]).await.unwrap();
     assert_eq!((v2.version, v2.outcome), (2, LoadOutcome::NewVersion));
     assert_eq!(f.store.dictionary(&f.njr, 1).await.unwrap(), f.dict);
     assert_eq!(f.store.latest_dictionary(&f.njr).await.unwrap(), (2, changed));
@@ -160,7 +160,7 @@ async fn a_record_keeps_the_dictionary_version_it_was_captured_with(db: &TestDb)
     // Version 2 makes BMI required.
     let v2_text = JOINTS.replacen("name = \"hp_bmi\"", "name = \"hp_bmi\"\nrequired = true", 1);
     let v2 = Dictionary::from_toml(&v2_text).unwrap();
-    assert_eq!(f.store.load_dictionary(&v2, "toml", &f.master).await.unwrap().version, 2);
+    assert_eq!(f.store.load_dictionary(&v2, "toml", &f.master, &[]).await.unwrap().version, 2);
 
     let stored = f.store.record(record_id).await.unwrap();
     assert_eq!(stored.current.dictionary_version, 1);
@@ -292,7 +292,7 @@ async fn a_ciphertext_moved_to_another_patient_fails_to_open(db: &TestDb) {
 async fn the_same_person_in_two_registries_is_two_unlinked_patients(db: &TestDb) {
     let f = fixture(db).await;
     let bcir = Dictionary::from_toml(BREAST).unwrap();
-    f.store.load_dictionary(&bcir, "toml", &f.master).await.unwrap();
+    f.store.load_dictionary(&bcir, "toml", &f.master, &[]).await.unwrap();
     let (njr_patient, _) = add_patient_with_hip(&f, 1, &f.dict).await;
     let bcir_id = RegistryId::parse("bcir").unwrap();
     let (kv, cipher) = f.store.registry_cipher(&bcir_id, &f.master).await.unwrap();

@@ -296,7 +296,7 @@ async fn decide(
         Ok(a) => a,
         Err(e) => return registry_view(&state, &manage, &ctx, vec![e], None).await,
     };
-    match state.accounts().decide(&manage, &form.request, approve, &form.reason).await {
+    match state.accounts().decide(&caller.session, &manage, &form.request, approve, &form.reason).await {
         Ok(d) => registry_view(&state, &manage, &ctx, vec![], Some(decided_notice(d))).await,
         Err(e) => registry_view(&state, &manage, &ctx, vec![field_error(e)?], None).await,
     }
@@ -317,7 +317,7 @@ async fn revoke(
     CsrfForm(form, ctx): CsrfForm<RevokeForm>,
 ) -> Result<Response, WebError> {
     let manage = caller.grants.manage(&parse_registry(&registry)?)?;
-    match state.accounts().revoke_grant(&manage, &form.grant, &form.reason).await {
+    match state.accounts().revoke_grant(&caller.session, &manage, &form.grant, &form.reason).await {
         Ok(true) => registry_view(&state, &manage, &ctx, vec![], Some("The access is revoked.".into())).await,
         Ok(false) => Err(WebError::NotFound),
         Err(e) => registry_view(&state, &manage, &ctx, vec![field_error(e)?], None).await,
@@ -337,7 +337,7 @@ async fn reactivate(
     CsrfForm(form, ctx): CsrfForm<ReactivateForm>,
 ) -> Result<Response, WebError> {
     let manage = caller.grants.manage(&parse_registry(&registry)?)?;
-    if !state.accounts().reactivate(&manage, &form.user).await? {
+    if !state.accounts().reactivate(&caller.session, &manage, &form.user).await? {
         return Err(WebError::NotFound);
     }
     let notice = "The account is active again. The person must sign in within the dormancy period.";
@@ -357,7 +357,7 @@ async fn networks(
     CsrfForm(form, ctx): CsrfForm<NetworksForm>,
 ) -> Result<Response, WebError> {
     let manage = caller.grants.manage(&parse_registry(&registry)?)?;
-    match state.accounts().set_networks(&manage, &form.networks).await {
+    match state.accounts().set_networks(&caller.session, &manage, &form.networks).await {
         Ok(0) => registry_view(&state, &manage, &ctx, vec![], Some("Any address may now be used.".into())).await,
         Ok(n) => registry_view(&state, &manage, &ctx, vec![], Some(format!("The allowlist has {n} ranges."))).await,
         Err(e) => registry_view(&state, &manage, &ctx, vec![field_error(e)?], None).await,
@@ -398,7 +398,7 @@ async fn recertify(
 ) -> Result<Response, WebError> {
     let manage = caller.grants.manage(&parse_registry(&registry)?)?;
     let ids: Vec<String> = form.keys().filter_map(|k| k.strip_prefix("grant-")).map(str::to_owned).collect();
-    let n = state.accounts().recertify(&manage, &ids).await?;
+    let n = state.accounts().recertify(&caller.session, &manage, &ids).await?;
     recertify_view(&state, &manage, &ctx, Some(format!("{n} grants recertified for 12 months."))).await
 }
 

@@ -15,12 +15,12 @@ use crate::on_both;
 const DAY: i64 = 86_400;
 
 /// An app with the joint registry, organisations RRK and RQY, and two platform operators.
-async fn world(kind: &str, tune: impl FnOnce(&mut AccountSettings)) -> (TestApp, Browser, Browser) {
+pub(crate) async fn world(kind: &str, tune: impl FnOnce(&mut AccountSettings)) -> (TestApp, Browser, Browser) {
     let app = spawn_app_with(kind, tune).await;
     let (mut op1, _) = app.operator().await;
     let text = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../../registries/joints.toml")).unwrap();
     let master = tessera_vault::MasterKey::generate().unwrap();
-    app.store.load_dictionary(&Dictionary::from_toml(&text).unwrap(), "toml", &master).await.unwrap();
+    app.store.load_dictionary(&Dictionary::from_toml(&text).unwrap(), "toml", &master, &[]).await.unwrap();
     let org = |code: &str| Organisation {
         ods: OdsCode::parse(code).unwrap(),
         name: format!("Trust {code}"),
@@ -30,16 +30,16 @@ async fn world(kind: &str, tune: impl FnOnce(&mut AccountSettings)) -> (TestApp,
     app.store.upsert_organisations(&[org("RRK"), org("RQY")]).await.unwrap();
     let (op2, _) = app.member(&mut op1, "oscar@ops.example", "Oscar Operator").await;
     let id = user_id(&app, "oscar@ops.example").await;
-    app.store.make_operator(&id, app.clock.now()).await.unwrap();
+    app.store.make_operator(&id, app.clock.now(), &[]).await.unwrap();
     (app, op1, op2)
 }
 
-async fn user_id(app: &TestApp, email: &str) -> String {
+pub(crate) async fn user_id(app: &TestApp, email: &str) -> String {
     app.store.user_by_email(email).await.unwrap().expect("account").id
 }
 
 /// The person asks for access on `/access`; returns the new request's id.
-async fn request(app: &TestApp, b: &mut Browser, email: &str, role: &str, org: &str) -> String {
+pub(crate) async fn request(app: &TestApp, b: &mut Browser, email: &str, role: &str, org: &str) -> String {
     b.get("/access").await;
     let fields =
         [("registry", "njr"), ("role", role), ("organisation", org), ("justification", "I run the audit here")];
@@ -51,22 +51,22 @@ async fn request(app: &TestApp, b: &mut Browser, email: &str, role: &str, org: &
 }
 
 /// Posts a decision to `path` (a registry's or the platform's decide route) from `page`.
-async fn decide(b: &mut Browser, page: &str, path: &str, request: &str, decision: &str) -> (StatusCode, String) {
+pub(crate) async fn decide(b: &mut Browser, page: &str, path: &str, request: &str, decision: &str) -> (StatusCode, String) {
     b.get(page).await;
     let r = b.post(path, &[("request", request), ("decision", decision), ("reason", "Known to the registry")]).await;
     (r.status, r.body)
 }
 
-async fn operators_approve(op: &mut Browser, request: &str) -> (StatusCode, String) {
+pub(crate) async fn operators_approve(op: &mut Browser, request: &str) -> (StatusCode, String) {
     decide(op, "/platform/access", "/platform/access/decide", request, "approve").await
 }
 
-async fn controller_approves(c: &mut Browser, request: &str) -> (StatusCode, String) {
+pub(crate) async fn controller_approves(c: &mut Browser, request: &str) -> (StatusCode, String) {
     decide(c, "/registries/njr/access", "/registries/njr/access/decide", request, "approve").await
 }
 
 /// A new member made the registry's first controller by the two operators.
-async fn first_controller(app: &TestApp, op1: &mut Browser, op2: &mut Browser, email: &str) -> (Browser, Vec<u8>) {
+pub(crate) async fn first_controller(app: &TestApp, op1: &mut Browser, op2: &mut Browser, email: &str) -> (Browser, Vec<u8>) {
     let (mut c, seed) = app.member(op1, email, "Cara Controller").await;
     assert_eq!(c.get("/registries/njr/access").await.status, StatusCode::NOT_FOUND, "no access before approval");
     let id = request(app, &mut c, email, "controller", "").await;
@@ -173,12 +173,12 @@ on_both! {
             let now = app.clock.now() + round as i64;
             let organisation = (role == Role::Viewer).then_some(if round == 0 { "RRK" } else { "RQY" });
             let new = NewRequest { user_id: &requester, registry_id: "njr", role, organisation, justification: "race", now };
-            let id = app.store.insert_access_request(&new).await.unwrap();
+            let id = app.store.insert_access_request(&new, &[]).await.unwrap();
             let tasks = approvers.clone().map(|approver| {
                 let (store, id) = (app.store.clone(), id.clone());
                 tokio::spawn(async move {
                     let d = Decision { request_id: &id, registry_id: Some("njr"), approver_id: &approver, approve: true, reason: "ok", now, grant_expires_at: now + DAY };
-                    store.decide_request(&d).await
+                    store.decide_request(&d, &[]).await
                 })
             });
             let mut results = Vec::new();
@@ -296,7 +296,7 @@ on_both! {
         let (mut op, op_seed) = app.operator().await;
         let text = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../../registries/joints.toml")).unwrap();
         let master = tessera_vault::MasterKey::generate().unwrap();
-        app.store.load_dictionary(&Dictionary::from_toml(&text).unwrap(), "toml", &master).await.unwrap();
+        app.store.load_dictionary(&Dictionary::from_toml(&text).unwrap(), "toml", &master, &[]).await.unwrap();
         let rrk = Organisation { ods: OdsCode::parse("RRK").unwrap(), name: "Trust".into(), kind: OrganisationKind::NhsTrust, region: "North West".into() };
         app.store.upsert_organisations(&[rrk]).await.unwrap();
         let accounts = app.state.accounts().clone();
@@ -323,9 +323,9 @@ on_both! {
             async move {
                 let user = user_id(app, &format!("{who}@trust.example")).await;
                 let now = app.clock.now();
-                let id = app.store.insert_access_request(&NewRequest { user_id: &user, registry_id: "njr", role, organisation: org, justification: "synthetic", now }).await.unwrap();
+                let id = app.store.insert_access_request(&NewRequest { user_id: &user, registry_id: "njr", role, organisation: org, justification: "synthetic", now }, &[]).await.unwrap();
                 let d = Decision { request_id: &id, registry_id: Some("njr"), approver_id: &operator_id, approve: true, reason: "ok", now, grant_expires_at: now + 365 * DAY };
-                app.store.decide_request(&d).await.unwrap();
+                app.store.decide_request(&d, &[]).await.unwrap();
             }
         };
         let sign_in = |who: &'static str| {
@@ -358,10 +358,10 @@ on_both! {
         let u10 = user_id(&app, "u10@trust.example").await;
         let now = app.clock.now();
         for (user, role) in [(&u1, Role::Analyst), (&u4, Role::Viewer)] {
-            app.store.insert_access_request(&NewRequest { user_id: user, registry_id: "njr", role, organisation: None, justification: "synthetic", now }).await.unwrap();
+            app.store.insert_access_request(&NewRequest { user_id: user, registry_id: "njr", role, organisation: None, justification: "synthetic", now }, &[]).await.unwrap();
         }
-        let refused = app.store.insert_access_request(&NewRequest { user_id: &u10, registry_id: "njr", role: Role::Viewer, organisation: None, justification: "synthetic", now }).await.unwrap();
-        app.store.decide_request(&Decision { request_id: &refused, registry_id: Some("njr"), approver_id: &operator_id, approve: false, reason: "no", now, grant_expires_at: now }).await.unwrap();
+        let refused = app.store.insert_access_request(&NewRequest { user_id: &u10, registry_id: "njr", role: Role::Viewer, organisation: None, justification: "synthetic", now }, &[]).await.unwrap();
+        app.store.decide_request(&Decision { request_id: &refused, registry_id: Some("njr"), approver_id: &operator_id, approve: false, reason: "no", now, grant_expires_at: now }, &[]).await.unwrap();
         // Open invitations: two proposing access to njr, one proposing nothing.
         accounts.invite_proposing(&by, "i0@trust.example", "Invited Zero", "njr", "RRK", "submitter").await.unwrap();
         accounts.invite_proposing(&by, "i1@trust.example", "Invited One", "njr", "", "controller").await.unwrap();

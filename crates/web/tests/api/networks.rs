@@ -30,7 +30,7 @@ async fn submitter(app: &TestApp) -> String {
 async fn restrict(app: &TestApp, ranges: &[&str]) {
     let by = app.store.user_by_email("ann@a.example").await.unwrap().unwrap().id;
     let ranges: Vec<(String, String)> = ranges.iter().map(|r| ((*r).to_owned(), "Health network".to_owned())).collect();
-    app.store.set_networks("tst", &ranges, &by, app.clock.now()).await.unwrap();
+    app.store.set_networks("tst", &ranges, &by, app.clock.now(), &[]).await.unwrap();
 }
 
 crate::on_both! {
