@@ -5,13 +5,15 @@ use std::fmt;
 use std::sync::Arc;
 
 use tessera_store::{
-    FactorKind, LinkPurpose, NewLink, NewSession, SessionRow, SessionStage, Store, StoreError, UserRow,
+    AuditNote, AuditOutcome, FactorKind, LinkPurpose, NewLink, NewSession, SessionRow, SessionStage, Store, StoreError,
+    UserRow,
 };
 use tessera_vault::PlatformKeys;
 use url::Url;
 use uuid::Uuid;
 use zeroize::Zeroizing;
 
+use crate::events::{by_session, by_system, by_user, user_target};
 use crate::passkeys::{Passkeys, credential_id_text, parse_passkey, store_passkey};
 use crate::passwords::{PasswordHasher, PasswordPolicy};
 use crate::{AuthError, Clock, Mailer, normalise_email, random_token, token_hash, totp};
@@ -410,7 +412,7 @@ impl Accounts {
                 expires_at,
             })
             .collect();
-        match self.0.store.create_invitations(&links).await {
+        match self.0.store.create_invitations(&links, &by_session(by, "invite")).await {
             Ok(_) => {}
             Err(StoreError::Conflict(m)) => return Ok(Err(AuthError::Invalid(m))),
             Err(e) => return Ok(Err(e.into())),
@@ -473,7 +475,8 @@ impl Accounts {
         let password = self.0.policy.check(password, Some(confirmation), &name, &email).map_err(AuthError::Password)?;
         let hash = self.0.hasher.hash(&password).await?;
         let identity = (link.purpose == LinkPurpose::Bootstrap).then_some((email.as_str(), name.as_str()));
-        let user = match self.0.store.accept_link(&token_hash(token), identity, &hash, self.now()).await {
+        let note = by_system("invitation.accept", AuditOutcome::Success).client(client.ip.clone());
+        let user = match self.0.store.accept_link(&token_hash(token), identity, &hash, self.now(), &note).await {
             Ok(id) => id,
             Err(StoreError::NotFound(_)) => return Err(AuthError::LinkNotLive),
             Err(StoreError::Conflict(m)) => return Err(AuthError::Invalid(m)),
@@ -492,16 +495,19 @@ impl Accounts {
         let expires_at = now + self.0.settings.reset_ttl;
         self.0
             .store
-            .create_reset(&NewLink {
-                token_hash: &token_hash(&token),
-                purpose: LinkPurpose::Reset,
-                email: None,
-                display_name: None,
-                user_id: Some(&user.id),
-                created_by: Some(by.user_id()),
-                now,
-                expires_at,
-            })
+            .create_reset(
+                &NewLink {
+                    token_hash: &token_hash(&token),
+                    purpose: LinkPurpose::Reset,
+                    email: None,
+                    display_name: None,
+                    user_id: Some(&user.id),
+                    created_by: Some(by.user_id()),
+                    now,
+                    expires_at,
+                },
+                &[by_session(by, "password.reset_start").target(user_target(&user.id))],
+            )
             .await?;
         let body = format!(
             "Dear {},\n\nA Tessera administrator has started a password reset for your account.\n\n\
@@ -532,7 +538,8 @@ impl Accounts {
             .check(password, Some(confirmation), &user.display_name, &user.email)
             .map_err(AuthError::Password)?;
         let hash = self.0.hasher.hash(&password).await?;
-        match self.0.store.complete_reset(&token_hash(token), &hash, self.now()).await {
+        let note = by_system("password.reset", AuditOutcome::Success);
+        match self.0.store.complete_reset(&token_hash(token), &hash, self.now(), &note).await {
             Ok(_) => {}
             Err(StoreError::NotFound(_)) => return Err(AuthError::LinkNotLive),
             Err(e) => return Err(e.into()),
@@ -571,34 +578,75 @@ impl Accounts {
         };
         match &user {
             Some(u) if verified && permitted(u) => {
-                self.0.store.record_sign_in_success(&u.id, now, false).await?;
                 let stage =
                     if self.0.store.factor_count(&u.id).await? > 0 { SessionStage::Mfa } else { SessionStage::Enrol };
-                let token = self.start_session(&u.id, stage, client, None).await?;
+                let note = by_user(&u.id, "sign_in.success", AuditOutcome::Success, &client.ip);
+                let token = self.start_signed_in_session(&u.id, stage, client, None, false, note).await?;
                 tracing::info!(user = %u.id, stage = ?stage, "password accepted");
                 Ok(SignIn::Session(token, stage))
             }
             _ => {
+                // One `sign_in.failure` event per refusal, as done by the account when the address
+                // names one (its own sign-in history shows it), else by nobody known.
+                let mut failure = match &user {
+                    Some(u) => vec![by_user(&u.id, "sign_in.failure", AuditOutcome::Failure, &client.ip)],
+                    None => vec![by_system("sign_in.failure", AuditOutcome::Failure).client(client.ip.clone())],
+                };
                 if let Some(u) = &user
                     && !verified
                     && !u.locked
                     && now >= u.next_attempt_at
                     && !address_blocked
                 {
+                    let lockout = [by_user(&u.id, "sign_in.lockout", AuditOutcome::Failure, &client.ip)];
                     let state = self
                         .0
                         .store
-                        .record_sign_in_failure(&u.id, now, AccountSettings::delay_after, s.lock_after)
+                        .record_sign_in_failure(
+                            &u.id,
+                            now,
+                            AccountSettings::delay_after,
+                            s.lock_after,
+                            &std::mem::take(&mut failure),
+                            &lockout,
+                        )
                         .await?;
                     if state.locked {
                         tracing::warn!(user = %u.id, failures = state.failed_attempts, "account locked");
                     }
                 }
-                self.0.store.add_address_failure(&client.ip, window_start, window_start - s.address_window).await?;
+                self.0
+                    .store
+                    .add_address_failure(&client.ip, window_start, window_start - s.address_window, &failure)
+                    .await?;
                 tracing::info!("sign-in refused");
                 Ok(SignIn::Refused)
             }
         }
+    }
+
+    /// Starts the session of a successful sign-in with its audit event (one transaction).
+    async fn start_signed_in_session(
+        &self,
+        user_id: &str,
+        stage: SessionStage,
+        client: &Client,
+        mfa_at: Option<i64>,
+        unlock: bool,
+        note: AuditNote,
+    ) -> Result<SessionToken, AuthError> {
+        let token = SessionToken(Zeroizing::new(random_token()));
+        let session = NewSession {
+            id_hash: &token.hash(),
+            user_id,
+            stage,
+            now: self.now(),
+            mfa_at,
+            client_ip: &client.ip,
+            user_agent: &client.user_agent,
+        };
+        self.0.store.start_signed_in_session(&session, unlock, &[note]).await?;
+        Ok(token)
     }
 
     async fn start_session(
@@ -653,7 +701,8 @@ impl Accounts {
 
     /// Ends a session (sign-out).
     pub async fn end_session(&self, session: &ActiveSession) -> Result<(), AuthError> {
-        self.0.store.end_session(&session.row.id_hash).await?;
+        let note = by_session(session, "sign_out").target(user_target(session.user_id()));
+        self.0.store.sign_out(&session.row.id_hash, &[note]).await?;
         tracing::info!(user = %session.user_id(), "signed out");
         Ok(())
     }
@@ -679,7 +728,10 @@ impl Accounts {
         Ok(user.is_some_and(|u| !u.locked && self.now() >= u.next_attempt_at))
     }
 
-    async fn count_factor_failure(&self, session: &ActiveSession) -> Result<(), AuthError> {
+    /// Counts a failed check of a signed-in person (a second factor, or the current password),
+    /// recorded as `action` with outcome failure; locks the account at the limit.
+    async fn count_factor_failure(&self, session: &ActiveSession, action: &str) -> Result<(), AuthError> {
+        let ip = &session.row.client_ip;
         let state = self
             .0
             .store
@@ -688,6 +740,8 @@ impl Accounts {
                 self.now(),
                 AccountSettings::delay_after,
                 self.0.settings.lock_after,
+                &[by_user(session.user_id(), action, AuditOutcome::Failure, ip)],
+                &[by_user(session.user_id(), "sign_in.lockout", AuditOutcome::Failure, ip)],
             )
             .await?;
         if state.locked {
@@ -697,10 +751,12 @@ impl Accounts {
         Ok(())
     }
 
-    async fn second_factor_passed(&self, session: &ActiveSession) -> Result<(), AuthError> {
-        let now = self.now();
-        self.0.store.set_session_stage(&session.row.id_hash, SessionStage::Full, Some(now)).await?;
-        self.0.store.record_sign_in_success(session.user_id(), now, false).await?;
+    /// The session is fully signed in (or stepped up) by `how` (`totp`, `passkey`,
+    /// `recovery_code`, `enrolment`), with its `mfa.success` event.
+    async fn second_factor_passed(&self, session: &ActiveSession, how: &str) -> Result<(), AuthError> {
+        let note = by_user(session.user_id(), "mfa.success", AuditOutcome::Success, &session.row.client_ip)
+            .purpose(format!("second factor: {how}"));
+        self.0.store.pass_second_factor(&session.row.id_hash, session.user_id(), self.now(), &[note]).await?;
         Ok(())
     }
 
@@ -717,14 +773,14 @@ impl Accounts {
             }
             let seed = self.0.keys.open_secret("totp", session.user_id(), &factor.sealed_secret)?;
             if let Some(step) = totp::matching_step(&seed, code, now)
-                && self.0.store.spend_totp_step(session.user_id(), &factor.id, step, now).await?
+                && self.0.store.spend_totp_step(session.user_id(), &factor.id, step, now, &[]).await?
             {
-                self.second_factor_passed(session).await?;
+                self.second_factor_passed(session, "totp").await?;
                 tracing::info!(user = %session.user_id(), "second factor accepted (TOTP)");
                 return Ok(true);
             }
         }
-        self.count_factor_failure(session).await?;
+        self.count_factor_failure(session, "mfa.failure").await?;
         tracing::info!(user = %session.user_id(), "second factor refused");
         Ok(false)
     }
@@ -736,7 +792,7 @@ impl Accounts {
         }
         let hash = self.0.keys.recovery_code_hash(session.user_id(), &normalise_recovery_code(code));
         if self.0.store.spend_recovery_code(session.user_id(), &hash, self.now()).await? {
-            self.second_factor_passed(session).await?;
+            self.second_factor_passed(session, "recovery_code").await?;
             let left = self.0.store.recovery_codes_left(session.user_id()).await?;
             tracing::info!(user = %session.user_id(), left, "recovery code used");
             let body = format!(
@@ -747,7 +803,7 @@ impl Accounts {
             self.notify(&session.row.email, "A recovery code was used on your Tessera account", &body).await;
             return Ok(true);
         }
-        self.count_factor_failure(session).await?;
+        self.count_factor_failure(session, "mfa.failure").await?;
         Ok(false)
     }
 
@@ -782,7 +838,8 @@ impl Accounts {
         let seed = self.0.keys.open_secret("totp", user, &factor.sealed_secret)?;
         let now = self.now();
         let Some(step) = totp::matching_step(&seed, code, now) else { return Ok(false) };
-        if !self.0.store.spend_totp_step(user, &factor.id, step, now).await? {
+        let enrol = by_session(session, "mfa.enrol").target(user_target(user)).purpose("authenticator app");
+        if !self.0.store.spend_totp_step(user, &factor.id, step, now, &[enrol]).await? {
             return Ok(false);
         }
         self.factor_added(session, "an authenticator app was added").await?;
@@ -791,7 +848,7 @@ impl Accounts {
 
     async fn factor_added(&self, session: &ActiveSession, what: &str) -> Result<(), AuthError> {
         if session.row.stage == SessionStage::Enrol {
-            self.second_factor_passed(session).await?;
+            self.second_factor_passed(session, "enrolment").await?;
         }
         tracing::info!(user = %session.user_id(), "second factor enrolled");
         let user =
@@ -830,6 +887,7 @@ impl Accounts {
                 &label,
                 &store_passkey(&passkey)?,
                 self.now(),
+                &[by_session(session, "mfa.enrol").target(user_target(session.user_id())).purpose("passkey")],
             )
             .await?;
         self.factor_added(session, "a passkey was added").await
@@ -872,13 +930,13 @@ impl Accounts {
         let (cred_id, updated) = match result {
             Ok(r) => r,
             Err(e) => {
-                self.count_factor_failure(session).await?;
+                self.count_factor_failure(session, "mfa.failure").await?;
                 return Err(e);
             }
         };
         let row = self.0.store.passkey_by_credential(&cred_id).await?.ok_or(AuthError::Passkey)?;
         self.0.store.passkey_used(&row.id, &store_passkey(&updated)?, self.now()).await?;
-        self.second_factor_passed(session).await?;
+        self.second_factor_passed(session, "passkey").await?;
         tracing::info!(user = %session.user_id(), "second factor accepted (passkey)");
         Ok(())
     }
@@ -919,15 +977,20 @@ impl Accounts {
         .await;
         match outcome {
             Ok(user) => {
-                self.0.store.record_sign_in_success(&user.id, now, true).await?;
-                let token = self.start_session(&user.id, SessionStage::Full, client, Some(now)).await?;
+                let note = by_user(&user.id, "sign_in.success", AuditOutcome::Success, &client.ip).purpose("passkey");
+                let token =
+                    self.start_signed_in_session(&user.id, SessionStage::Full, client, Some(now), true, note).await?;
                 tracing::info!(user = %user.id, "signed in with a passkey");
                 Ok(SignIn::Session(token, SessionStage::Full))
             }
             Err(AuthError::Passkey) => {
                 let s = &self.0.settings;
                 let window_start = now - now.rem_euclid(s.address_window);
-                self.0.store.add_address_failure(&client.ip, window_start, window_start - s.address_window).await?;
+                let failure = [by_system("sign_in.failure", AuditOutcome::Failure).client(client.ip.clone())];
+                self.0
+                    .store
+                    .add_address_failure(&client.ip, window_start, window_start - s.address_window, &failure)
+                    .await?;
                 tracing::info!("passkey sign-in refused");
                 Ok(SignIn::Refused)
             }
@@ -947,14 +1010,20 @@ impl Accounts {
             hashes.push(self.0.keys.recovery_code_hash(session.user_id(), &chars));
             codes.push(Zeroizing::new(format!("{}-{}", &chars[..5], &chars[5..])));
         }
-        self.0.store.replace_recovery_codes(session.user_id(), &hashes, self.now()).await?;
+        let note = by_session(session, "mfa.recovery_codes").target(user_target(session.user_id()));
+        self.0.store.replace_recovery_codes(session.user_id(), &hashes, self.now(), &[note]).await?;
         tracing::info!(user = %session.user_id(), "recovery codes replaced");
         Ok(codes)
     }
 
     /// Revokes a factor (not the last one). The person is told by email.
     pub async fn revoke_factor(&self, session: &ActiveSession, kind: FactorKind, id: &str) -> Result<bool, AuthError> {
-        let removed = match self.0.store.revoke_factor(session.user_id(), kind, id).await {
+        let what = match kind {
+            FactorKind::Totp => "authenticator app",
+            FactorKind::Passkey => "passkey",
+        };
+        let note = by_session(session, "mfa.revoke").target(user_target(session.user_id())).purpose(what);
+        let removed = match self.0.store.revoke_factor(session.user_id(), kind, id, &[note]).await {
             Ok(r) => r,
             Err(StoreError::Conflict(m)) => return Err(AuthError::Invalid(m)),
             Err(e) => return Err(e.into()),
@@ -988,7 +1057,7 @@ impl Accounts {
         let user =
             self.0.store.user(session.user_id()).await?.ok_or_else(|| AuthError::Invalid("no account".into()))?;
         if !self.0.hasher.verify(current, user.password_hash.as_deref()).await {
-            self.count_factor_failure(session).await?;
+            self.count_factor_failure(session, "password.change").await?;
             return Err(AuthError::Invalid("Your current password is not right.".into()));
         }
         let password = self
@@ -997,8 +1066,8 @@ impl Accounts {
             .check(new, Some(confirmation), &user.display_name, &user.email)
             .map_err(AuthError::Password)?;
         let hash = self.0.hasher.hash(&password).await?;
-        self.0.store.set_password(&user.id, &hash).await?;
-        self.0.store.end_other_sessions(&user.id, &session.row.id_hash).await?;
+        let note = by_session(session, "password.change").target(user_target(&user.id));
+        self.0.store.change_password(&user.id, &hash, &session.row.id_hash, &[note]).await?;
         tracing::info!(user = %user.id, "password changed");
         self.notify_changed(&user, "Your Tessera password was changed", "your password was changed").await;
         Ok(())

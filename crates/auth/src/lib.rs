@@ -14,6 +14,7 @@
 
 mod access;
 mod accounts;
+mod events;
 pub mod mail;
 pub mod passkeys;
 pub mod passwords;

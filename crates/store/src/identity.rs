@@ -9,7 +9,13 @@
 
 use uuid::Uuid;
 
-use crate::{BeginWrite as _, Result, Store, StoreError, on_db};
+use crate::audit::append_in_tx;
+use crate::{AuditNote, BeginWrite as _, Result, Store, StoreError, on_db};
+
+/// `template` once per new object id, with the target `<kind>:<id>`.
+fn per_id(template: &AuditNote, kind: &str, ids: &[String]) -> Vec<AuditNote> {
+    ids.iter().map(|id| template.clone().target(format!("{kind}:{id}"))).collect()
+}
 
 /// Inserts a link on the given executor (a transaction); evaluates to its new id.
 macro_rules! insert_link {
@@ -32,6 +38,26 @@ macro_rules! insert_link {
         .execute($exec)
         .await?;
         id
+    }};
+}
+
+/// Inserts a session on the given executor.
+macro_rules! insert_session {
+    ($exec:expr, $s:expr) => {{
+        let s: &NewSession<'_> = $s;
+        sqlx::query(
+            "INSERT INTO sessions (id_hash, user_id, stage, created_at, last_seen_at, mfa_at, client_ip, user_agent) \
+             VALUES ($1, $2, $3, $4, $4, $5, $6, $7)",
+        )
+        .bind(s.id_hash)
+        .bind(s.user_id)
+        .bind(s.stage.code())
+        .bind(s.now)
+        .bind(s.mfa_at)
+        .bind(s.client_ip)
+        .bind(s.user_agent)
+        .execute($exec)
+        .await?;
     }};
 }
 
@@ -343,8 +369,9 @@ impl Store {
 
     /// Invites people, all in one transaction: for each, withdraws any open invitation to the
     /// same address and adds this one. Refused (nothing written) if an address already has an
-    /// account. Returns the new links' ids.
-    pub async fn create_invitations(&self, links: &[NewLink<'_>]) -> Result<Vec<String>> {
+    /// account. Returns the new links' ids. Appends `audit` once per invitation (target
+    /// `invitation:<id>`) in the same transaction.
+    pub async fn create_invitations(&self, links: &[NewLink<'_>], audit: &AuditNote) -> Result<Vec<String>> {
         on_db!(self, pool => {
             let mut tx = pool.begin_write().await?;
             let mut ids = Vec::with_capacity(links.len());
@@ -365,13 +392,15 @@ impl Store {
                 .await?;
                 ids.push(insert_link!(&mut *tx, link));
             }
+            append_in_tx(&mut *tx, &per_id(audit, "invitation", &ids)).await?;
             tx.commit().await?;
             Ok(ids)
         })
     }
 
-    /// Starts a password reset for an account: withdraws earlier open resets and adds this one.
-    pub async fn create_reset(&self, link: &NewLink<'_>) -> Result<String> {
+    /// Starts a password reset for an account: withdraws earlier open resets and adds this one,
+    /// with its audit events.
+    pub async fn create_reset(&self, link: &NewLink<'_>, audit: &[AuditNote]) -> Result<String> {
         let user = link.user_id.ok_or_else(|| StoreError::Conflict("a reset needs an account".into()))?;
         on_db!(self, pool => {
             let mut tx = pool.begin_write().await?;
@@ -384,6 +413,7 @@ impl Store {
             .execute(&mut *tx)
             .await?;
             let id = insert_link!(&mut *tx, link);
+            append_in_tx(&mut *tx, audit).await?;
             tx.commit().await?;
             Ok(id)
         })
@@ -408,8 +438,9 @@ impl Store {
     }
 
     /// Stores an invitation to become a platform operator (`tessera operator invite`): refused if
-    /// the address already has an account. Returns the link's id.
-    pub async fn create_operator_invitation(&self, link: &NewLink<'_>) -> Result<String> {
+    /// the address already has an account. Returns the link's id. Appends `audit` with the
+    /// target `invitation:<id>` in the same transaction.
+    pub async fn create_operator_invitation(&self, link: &NewLink<'_>, audit: &AuditNote) -> Result<String> {
         on_db!(self, pool => {
             let mut tx = pool.begin_write().await?;
             let taken: Option<String> = sqlx::query_scalar("SELECT id FROM users WHERE email = $1")
@@ -421,6 +452,7 @@ impl Store {
             }
             let id = insert_link!(&mut *tx, link);
             sqlx::query("UPDATE links SET role = 'operator' WHERE id = $1").bind(&id).execute(&mut *tx).await?;
+            append_in_tx(&mut *tx, &per_id(audit, "invitation", std::slice::from_ref(&id))).await?;
             tx.commit().await?;
             Ok(id)
         })
@@ -429,13 +461,16 @@ impl Store {
     /// Uses a bootstrap or invitation link: creates the account with its password, marks the
     /// link used — one transaction, and only if the link is still live (and, for bootstrap, no
     /// account exists yet). Bootstrap makes a platform operator with the given address and name;
-    /// an invitation uses the invited address and name. Returns the new account's id.
+    /// an invitation uses the invited address and name. Returns the new account's id. Appends
+    /// `audit` in the same transaction, as done by the new account (actor and target
+    /// `user:<id>`).
     pub async fn accept_link(
         &self,
         token_hash: &str,
         bootstrap_identity: Option<(&str, &str)>,
         password_hash: &str,
         now: i64,
+        audit: &AuditNote,
     ) -> Result<String> {
         let id = new_id();
         on_db!(self, pool => {
@@ -492,6 +527,9 @@ impl Store {
                 .execute(&mut *tx)
                 .await?;
             crate::requests::request_from_link!(&mut *tx, &link_id, &id, now);
+            let mut note = audit.clone().target(format!("user:{id}"));
+            note.actor = crate::AuditActor::User(id.clone());
+            append_in_tx(&mut *tx, &[note]).await?;
             tx.commit().await?;
         });
         Ok(id)
@@ -499,7 +537,14 @@ impl Store {
 
     /// Uses a reset link: sets the new password, clears failures and the lock, ends every
     /// session of the account, marks the link used — one transaction. Returns the account id.
-    pub async fn complete_reset(&self, token_hash: &str, password_hash: &str, now: i64) -> Result<String> {
+    /// Appends `audit` (as done by the account, target `user:<id>`) in the same transaction.
+    pub async fn complete_reset(
+        &self,
+        token_hash: &str,
+        password_hash: &str,
+        now: i64,
+        audit: &AuditNote,
+    ) -> Result<String> {
         on_db!(self, pool => {
             let mut tx = pool.begin_write().await?;
             let link: Option<(String, Option<String>)> = sqlx::query_as(
@@ -523,6 +568,9 @@ impl Store {
             .await?;
             sqlx::query("DELETE FROM sessions WHERE user_id = $1").bind(&user).execute(&mut *tx).await?;
             sqlx::query("UPDATE links SET used_at = $1 WHERE id = $2").bind(now).bind(&link_id).execute(&mut *tx).await?;
+            let mut note = audit.clone().target(format!("user:{user}"));
+            note.actor = crate::AuditActor::User(user.clone());
+            append_in_tx(&mut *tx, &[note]).await?;
             tx.commit().await?;
             Ok(user)
         })
@@ -574,13 +622,16 @@ impl Store {
     }
 
     /// Counts a failed sign-in: one more consecutive failure, the next attempt not before
-    /// `now + delay(failures)`, locked once failures reach `lock_after`. Atomic.
+    /// `now + delay(failures)`, locked once failures reach `lock_after`. Atomic, with `audit`
+    /// and, when this failure locks the account, `if_locked` appended in the same transaction.
     pub async fn record_sign_in_failure(
         &self,
         user_id: &str,
         now: i64,
         delay: impl Fn(i64) -> i64,
         lock_after: i64,
+        audit: &[AuditNote],
+        if_locked: &[AuditNote],
     ) -> Result<FailureState> {
         on_db!(self, pool => {
             let mut tx = pool.begin_write().await?;
@@ -597,23 +648,58 @@ impl Store {
                 .bind(user_id)
                 .execute(&mut *tx)
                 .await?;
+            append_in_tx(&mut *tx, audit).await?;
+            if locked {
+                append_in_tx(&mut *tx, if_locked).await?;
+            }
             tx.commit().await?;
             Ok(FailureState { failed_attempts: failed, locked })
         })
     }
 
-    /// Clears the failure counters after a successful sign-in (a passkey sign-in also unlocks).
-    pub async fn record_sign_in_success(&self, user_id: &str, now: i64, unlock: bool) -> Result<()> {
+    /// A successful first sign-in step (a password, or a passwordless passkey): clears the
+    /// failure counters (a passkey sign-in also unlocks), records the time, starts the session
+    /// and appends `audit` — one transaction.
+    pub async fn start_signed_in_session(&self, s: &NewSession<'_>, unlock: bool, audit: &[AuditNote]) -> Result<()> {
         on_db!(self, pool => {
+            let mut tx = pool.begin_write().await?;
             sqlx::query(
                 "UPDATE users SET failed_attempts = 0, next_attempt_at = 0, last_sign_in_at = $1, \
                  locked = CASE WHEN $2 THEN FALSE ELSE locked END WHERE id = $3",
             )
-            .bind(now)
+            .bind(s.now)
             .bind(unlock)
-            .bind(user_id)
-            .execute(pool)
+            .bind(s.user_id)
+            .execute(&mut *tx)
             .await?;
+            insert_session!(&mut *tx, s);
+            append_in_tx(&mut *tx, audit).await?;
+            tx.commit().await?;
+        });
+        Ok(())
+    }
+
+    /// A second factor passed (or the first one enrolled): the session becomes fully signed in
+    /// with the check's time, the failure counters are cleared and `audit` appended — one
+    /// transaction.
+    pub async fn pass_second_factor(&self, id_hash: &str, user_id: &str, now: i64, audit: &[AuditNote]) -> Result<()> {
+        on_db!(self, pool => {
+            let mut tx = pool.begin_write().await?;
+            sqlx::query("UPDATE sessions SET stage = $1, mfa_at = $2, ceremony = NULL WHERE id_hash = $3")
+                .bind(SessionStage::Full.code())
+                .bind(now)
+                .bind(id_hash)
+                .execute(&mut *tx)
+                .await?;
+            sqlx::query(
+                "UPDATE users SET failed_attempts = 0, next_attempt_at = 0, last_sign_in_at = $1 WHERE id = $2",
+            )
+            .bind(now)
+            .bind(user_id)
+            .execute(&mut *tx)
+            .await?;
+            append_in_tx(&mut *tx, audit).await?;
+            tx.commit().await?;
         });
         Ok(())
     }
@@ -630,8 +716,15 @@ impl Store {
         Ok(n.unwrap_or(0))
     }
 
-    /// Counts a failed sign-in from `client_ip`, and forgets windows older than `forget_before`.
-    pub async fn add_address_failure(&self, client_ip: &str, window_start: i64, forget_before: i64) -> Result<()> {
+    /// Counts a failed sign-in from `client_ip`, forgets windows older than `forget_before`, and
+    /// appends `audit` — one transaction.
+    pub async fn add_address_failure(
+        &self,
+        client_ip: &str,
+        window_start: i64,
+        forget_before: i64,
+        audit: &[AuditNote],
+    ) -> Result<()> {
         on_db!(self, pool => {
             let mut tx = pool.begin_write().await?;
             sqlx::query(
@@ -643,19 +736,35 @@ impl Store {
             .execute(&mut *tx)
             .await?;
             sqlx::query("DELETE FROM address_failures WHERE window_start < $1").bind(forget_before).execute(&mut *tx).await?;
+            append_in_tx(&mut *tx, audit).await?;
             tx.commit().await?;
         });
         Ok(())
     }
 
-    /// Sets a new password for an account (the person's own change, after checking the old one).
-    pub async fn set_password(&self, user_id: &str, password_hash: &str) -> Result<()> {
+    /// The person's own password change (after checking the old one): sets the new hash, ends
+    /// every other session of the account and appends `audit` — one transaction.
+    pub async fn change_password(
+        &self,
+        user_id: &str,
+        password_hash: &str,
+        keep_session: &str,
+        audit: &[AuditNote],
+    ) -> Result<()> {
         on_db!(self, pool => {
+            let mut tx = pool.begin_write().await?;
             sqlx::query("UPDATE users SET password_hash = $1 WHERE id = $2")
                 .bind(password_hash)
                 .bind(user_id)
-                .execute(pool)
+                .execute(&mut *tx)
                 .await?;
+            sqlx::query("DELETE FROM sessions WHERE user_id = $1 AND id_hash <> $2")
+                .bind(user_id)
+                .bind(keep_session)
+                .execute(&mut *tx)
+                .await?;
+            append_in_tx(&mut *tx, audit).await?;
+            tx.commit().await?;
         });
         Ok(())
     }
@@ -707,10 +816,19 @@ impl Store {
     }
 
     /// Spends the TOTP time step `step` of a factor: succeeds only if no code of this or a later
-    /// step was accepted before (a code works once), and confirms the factor. Atomic.
-    pub async fn spend_totp_step(&self, user_id: &str, factor_id: &str, step: i64, now: i64) -> Result<bool> {
-        let n = on_db!(self, pool => {
-            sqlx::query(
+    /// step was accepted before (a code works once), and confirms the factor. Atomic; on success
+    /// `audit` is appended in the same transaction (an enrolment's event).
+    pub async fn spend_totp_step(
+        &self,
+        user_id: &str,
+        factor_id: &str,
+        step: i64,
+        now: i64,
+        audit: &[AuditNote],
+    ) -> Result<bool> {
+        on_db!(self, pool => {
+            let mut tx = pool.begin_write().await?;
+            let n = sqlx::query(
                 "UPDATE totp_factors SET last_step = $1, last_used_at = $2, confirmed = TRUE \
                  WHERE id = $3 AND user_id = $4 AND last_step < $1",
             )
@@ -718,14 +836,19 @@ impl Store {
             .bind(now)
             .bind(factor_id)
             .bind(user_id)
-            .execute(pool)
+            .execute(&mut *tx)
             .await?
-            .rows_affected()
-        });
-        Ok(n == 1)
+            .rows_affected();
+            if n != 1 {
+                return Ok(false);
+            }
+            append_in_tx(&mut *tx, audit).await?;
+            tx.commit().await?;
+            Ok(true)
+        })
     }
 
-    /// Adds a passkey.
+    /// Adds a passkey, with its enrolment's audit events.
     pub async fn add_passkey(
         &self,
         user_id: &str,
@@ -733,9 +856,11 @@ impl Store {
         label: &str,
         passkey: &str,
         now: i64,
+        audit: &[AuditNote],
     ) -> Result<String> {
         let id = new_id();
         on_db!(self, pool => {
+            let mut tx = pool.begin_write().await?;
             sqlx::query(
                 "INSERT INTO passkeys (id, user_id, credential_id, label, passkey, created_at) VALUES ($1, $2, $3, $4, $5, $6)",
             )
@@ -745,8 +870,10 @@ impl Store {
             .bind(label)
             .bind(passkey)
             .bind(now)
-            .execute(pool)
+            .execute(&mut *tx)
             .await?;
+            append_in_tx(&mut *tx, audit).await?;
+            tx.commit().await?;
         });
         Ok(id)
     }
@@ -808,7 +935,8 @@ impl Store {
     /// Revokes a factor of an account, unless it is the last confirmed one (an account always
     /// keeps a second factor; without one, a stolen password could enrol the thief's). Unconfirmed
     /// TOTP factors can always go. Returns whether one was removed.
-    pub async fn revoke_factor(&self, user_id: &str, kind: FactorKind, id: &str) -> Result<bool> {
+    /// `audit` is appended in the same transaction when a factor goes.
+    pub async fn revoke_factor(&self, user_id: &str, kind: FactorKind, id: &str, audit: &[AuditNote]) -> Result<bool> {
         on_db!(self, pool => {
             let mut tx = pool.begin_write().await?;
             let count: i64 = sqlx::query_scalar(
@@ -838,13 +966,21 @@ impl Store {
                 Some(_) => {}
             }
             sqlx::query(delete_sql).bind(id).bind(user_id).execute(&mut *tx).await?;
+            append_in_tx(&mut *tx, audit).await?;
             tx.commit().await?;
             Ok(true)
         })
     }
 
-    /// Replaces the account's recovery codes with these keyed hashes.
-    pub async fn replace_recovery_codes(&self, user_id: &str, code_hashes: &[String], now: i64) -> Result<()> {
+    /// Replaces the account's recovery codes with these keyed hashes, appending `audit` in the
+    /// same transaction.
+    pub async fn replace_recovery_codes(
+        &self,
+        user_id: &str,
+        code_hashes: &[String],
+        now: i64,
+        audit: &[AuditNote],
+    ) -> Result<()> {
         on_db!(self, pool => {
             let mut tx = pool.begin_write().await?;
             sqlx::query("DELETE FROM recovery_codes WHERE user_id = $1").bind(user_id).execute(&mut *tx).await?;
@@ -856,6 +992,7 @@ impl Store {
                     .execute(&mut *tx)
                     .await?;
             }
+            append_in_tx(&mut *tx, audit).await?;
             tx.commit().await?;
         });
         Ok(())
@@ -890,19 +1027,7 @@ impl Store {
     /// Starts a session.
     pub async fn create_session(&self, s: &NewSession<'_>) -> Result<()> {
         on_db!(self, pool => {
-            sqlx::query(
-                "INSERT INTO sessions (id_hash, user_id, stage, created_at, last_seen_at, mfa_at, client_ip, user_agent) \
-                 VALUES ($1, $2, $3, $4, $4, $5, $6, $7)",
-            )
-            .bind(s.id_hash)
-            .bind(s.user_id)
-            .bind(s.stage.code())
-            .bind(s.now)
-            .bind(s.mfa_at)
-            .bind(s.client_ip)
-            .bind(s.user_agent)
-            .execute(pool)
-            .await?;
+            insert_session!(pool, s);
         });
         Ok(())
     }
@@ -955,7 +1080,20 @@ impl Store {
         Ok(())
     }
 
-    /// Ends one session. Returns whether it existed.
+    /// Signs a session out, appending `audit` in the same transaction. Returns whether it existed.
+    pub async fn sign_out(&self, id_hash: &str, audit: &[AuditNote]) -> Result<bool> {
+        on_db!(self, pool => {
+            let mut tx = pool.begin_write().await?;
+            let n = sqlx::query("DELETE FROM sessions WHERE id_hash = $1").bind(id_hash).execute(&mut *tx).await?.rows_affected();
+            if n == 1 {
+                append_in_tx(&mut *tx, audit).await?;
+            }
+            tx.commit().await?;
+            Ok(n == 1)
+        })
+    }
+
+    /// Ends one session (expired, or its account gone). Returns whether it existed.
     pub async fn end_session(&self, id_hash: &str) -> Result<bool> {
         let n = on_db!(self, pool => {
             sqlx::query("DELETE FROM sessions WHERE id_hash = $1").bind(id_hash).execute(pool).await?.rows_affected()
@@ -980,18 +1118,6 @@ impl Store {
     pub async fn end_user_sessions(&self, user_id: &str) -> Result<u64> {
         Ok(on_db!(self, pool => {
             sqlx::query("DELETE FROM sessions WHERE user_id = $1").bind(user_id).execute(pool).await?.rows_affected()
-        }))
-    }
-
-    /// Ends every session of an account but one (after a password change).
-    pub async fn end_other_sessions(&self, user_id: &str, keep_id_hash: &str) -> Result<u64> {
-        Ok(on_db!(self, pool => {
-            sqlx::query("DELETE FROM sessions WHERE user_id = $1 AND id_hash <> $2")
-                .bind(user_id)
-                .bind(keep_id_hash)
-                .execute(pool)
-                .await?
-                .rows_affected()
         }))
     }
 

@@ -6,6 +6,8 @@ mod helpers;
 
 mod access;
 mod accounts;
+mod audit_admin;
+mod audit_auth;
 mod networks;
 mod platform;
 mod records;

@@ -25,7 +25,7 @@ on_both! {
         let (_, _) = app.member(&mut op, "locked@trust.example", "Lou Locked").await;
         let id = app.store.user_by_email("locked@trust.example").await.unwrap().unwrap().id;
         for _ in 0..100 {
-            app.store.record_sign_in_failure(&id, app.clock.now(), |_| 0, 100).await.unwrap();
+            app.store.record_sign_in_failure(&id, app.clock.now(), |_| 0, 100, &[], &[]).await.unwrap();
         }
         let mut b = app.browser();
         b.get("/sign-in").await;
