@@ -17,7 +17,8 @@
 //!   `password.reset`; `sign_out`; `token.use`.
 //! - `invite`, `invitation.accept`, `operator.invite`, `access.request`, `access.approve`,
 //!   `access.decline`, `grant.create`, `grant.recertify`, `grant.revoke`, `account.suspend`,
-//!   `account.reactivate`, `token.create`, `token.revoke`, `networks.set`, `dictionary.load`.
+//!   `account.reactivate`, `operator.appoint`, `token.create`, `token.revoke`, `networks.set`,
+//!   `dictionary.load`.
 
 use tessera_store::{AuditActor, AuditNote, AuditOutcome};
 
