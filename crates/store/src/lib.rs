@@ -16,6 +16,7 @@
 
 mod access;
 mod audit;
+mod audit_query;
 mod identity;
 mod outcomes;
 mod patients;
@@ -36,6 +37,7 @@ use sqlx::{PgPool, SqlitePool};
 
 pub use access::{ApiTokenRow, GrantRow, NetworkRow, NewApiToken};
 pub use audit::{Appended, AuditFault, AuditHead, AuditNote, AuditRow, AuditTree, StoredCheckpoint};
+pub use audit_query::{ActionFilter, ActorName, AuditEntry, AuditFilter, AuditListing, AuditPage, MAX_AUDIT_PAGE};
 pub use identity::{
     AccountCounts, FactorKind, FailureState, LinkPurpose, LiveLink, NewLink, NewSession, PasskeyRow, SessionRow,
     SessionStage, TotpRow, UserRow,

@@ -22,6 +22,8 @@ mod access_pages;
 mod access_views;
 mod api;
 mod audit_api;
+mod audit_pages;
+mod audit_views;
 pub mod caller;
 mod error;
 pub mod http;
@@ -146,6 +148,7 @@ pub(crate) fn all_routes() -> routes::Routes {
         .merge(outcomes::routes())
         .merge(access_pages::routes())
         .merge(records::routes())
+        .merge(audit_pages::routes())
         .nest(
             "/api/v1",
             api::routes().merge(outcomes::api_routes()).merge(records::api_routes()).merge(audit_api::routes()),

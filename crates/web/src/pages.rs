@@ -112,6 +112,7 @@ async fn home(caller: crate::caller::Caller, State(state): State<AppState>) -> R
             records: grants.records_read(&id).is_ok(),
             enter: grants.write_orgs(&id).is_ok(),
             manage: grants.manage(&id).is_ok(),
+            audit: grants.audit(&id).is_ok(),
             id: id.to_string(),
         })
         .collect();

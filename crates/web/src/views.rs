@@ -193,6 +193,8 @@ pub struct HomeRegistry {
     pub enter: bool,
     /// Manage access (controller).
     pub manage: bool,
+    /// Read the audit log (controller, auditor).
+    pub audit: bool,
 }
 
 /// A factor as listed.

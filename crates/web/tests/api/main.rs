@@ -8,6 +8,7 @@ mod access;
 mod accounts;
 mod audit_admin;
 mod audit_auth;
+mod audit_pages;
 mod networks;
 mod platform;
 mod records;
