@@ -344,10 +344,38 @@ try {
   await fillRow(sam, ENTRY, []);
   await sam.fill('#f_hp_bmi', ENTRY.hp_bmi || '28.4');
   await sam.click('#save-record');
-  await sam.locator(`text=${ENTRY.family_name}`).first().waitFor();
+  // The saved record shows the patient as held, an identifiable read: Sam is asked why first,
+  // and the question shows nothing of the patient.
+  await expectHeading(sam, 'Why are you opening this?');
   if (await sam.locator('.nhsuk-error-summary').count()) throw new Error('the corrected record was refused');
+  if (await sam.locator(`text=${ENTRY.family_name}`).count()) throw new Error('the purpose question shows the patient');
+  await check(sam, 'record-purpose');
+  await sam.locator('input[type=radio][name=purpose][value=direct_care]').check();
+  await sam.click('#continue-purpose');
+  await sam.locator(`text=${ENTRY.family_name}`).first().waitFor();
   await check(sam, 'record-saved');
   const recordUrl = sam.url().split('?')[0];
+
+  // 7b. Ordinary navigation asks once: Sam finds the patient with a purpose, opens the record
+  //     from the results and corrects it, and the purpose is carried along without asking again.
+  await sam.goto(`${BASE}/registries/njr/records/search`);
+  await sam.fill('#p_nhs_number', ENTRY.nhs_number);
+  await sam.locator('input[type=radio][name=purpose][value=recall_safety]').check();
+  await sam.fill('#purpose_detail', 'Implant review clinic');
+  await sam.click('#search');
+  await sam.locator('#records a').first().click();
+  await sam.locator('#patient').waitFor();
+  if (!(await sam.locator(`text=${ENTRY.family_name}`).count())) throw new Error('the record from the search shows no patient');
+  await check(sam, 'record-from-search');
+  await sam.click('#correct');
+  await expectHeading(sam, 'Correct:');
+  await check(sam, 'record-correct');
+  await sam.fill('#reason', 'Checked against the theatre record');
+  await sam.click('#save-record');
+  await sam.locator('#notice').waitFor();
+  if (!(await sam.locator('#patient').count())) throw new Error('the corrected record asked for a purpose again');
+  if (!sam.url().includes('purpose=recall_safety')) throw new Error(`the purpose was not carried on: ${sam.url()}`);
+  await check(sam, 'record-corrected');
 
   // 8. A submitter of another organisation cannot find it: the search says no match, and the
   //    record's own address is "not found".

@@ -3,7 +3,9 @@
 //! and passkey sign-in (CDP virtual authenticator); then least privilege: Sam requests access,
 //! Carol becomes the first controller with two operators' approval (the second operator invited
 //! with `tessera operator invite`), Carol approves Sam, Sam enters a record, sees every validation
-//! error, corrects it and saves; Dan at another organisation searches and finds nothing and gets
+//! error, corrects it and saves, is asked why before the saved record (identifiable) is shown,
+//! then finds the patient with a stated purpose and opens and corrects the record from the
+//! results without being asked again; Dan at another organisation searches and finds nothing and gets
 //! 404 at the record's address; Carol visits the outcome statistics (registry page, a
 //! Kaplan–Meier chart, the funnel plot) on synthetic data; sign-out. axe-core runs on every
 //! page and a screenshot of each kept under `target/tmp/browser/`. The server logs at `debug`

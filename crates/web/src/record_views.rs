@@ -227,6 +227,8 @@ pub struct RecordFormPage {
     pub reason: Option<Input>,
     /// Where "cancel" goes.
     pub back: String,
+    /// The purpose code to carry to the record page after saving (empty: none stated yet).
+    pub purpose: String,
 }
 
 #[derive(Template)]
@@ -239,6 +241,8 @@ pub struct ChooseFormPage {
     pub registry: String,
     /// (name, title, description).
     pub forms: Vec<(String, String, String)>,
+    /// The purpose code the links carry on (empty: none stated yet).
+    pub purpose: String,
 }
 
 /// One record in a list or in search results.
@@ -280,6 +284,8 @@ pub struct SearchPage {
     pub patient: Vec<(String, String)>,
     /// Their records at the caller's organisations.
     pub results: Vec<RecordRow>,
+    /// The purpose code the record links carry on (empty: none stated yet).
+    pub link_purpose: String,
 }
 
 /// One revision on the record page.
@@ -338,6 +344,8 @@ pub struct RecordPage {
     pub implants: Vec<ImplantView>,
     /// Whether the caller may correct it.
     pub can_correct: bool,
+    /// The purpose code stated for this view, which the correction link carries on.
+    pub purpose: String,
 }
 
 #[derive(Template)]
@@ -360,4 +368,29 @@ pub struct ListPage {
     pub next: Option<u64>,
     /// Whether the caller may enter records.
     pub can_enter: bool,
+    /// The purpose code stated for this list, which its links carry on.
+    pub link_purpose: String,
+}
+
+#[derive(Template)]
+#[template(path = "records_purpose.html")]
+/// "Why are you opening this?": asked before a page shows identifiable data, and showing none.
+/// A GET form to the same address, so the answer becomes `?purpose=<code>`.
+pub struct PurposePage {
+    /// Layout.
+    pub l: Layout,
+    /// The problem, for the summary (an unknown purpose code).
+    pub errors: Vec<Problem>,
+    /// The same problem, beside the radios.
+    pub error: Option<String>,
+    /// A notice carried from the page before (after saving a record).
+    pub notice: Option<String>,
+    /// The registry.
+    pub registry: String,
+    /// The page's own path (the form's action).
+    pub action: String,
+    /// Other query parameters to keep (name, value): a list's page, a saved notice.
+    pub hidden: Vec<(String, String)>,
+    /// The purposes: (code, label).
+    pub choices: Vec<(String, String)>,
 }

@@ -13,10 +13,16 @@
 //!   people; an API token, a machine credential scoped to one organisation, expiring within 12
 //!   months and revocable, lists without it.
 //!
-//! Every read of identifiable data (view, search with its purpose, list, download) is written to
-//! the audit log before the data is returned. An entry's or a correction's audit event is
-//! appended in the same transaction as the record (`Store::enter_record`,
-//! `Store::correct_record_at`): both are stored or neither.
+//! Every read of identifiable data (view, the correction page, search, list, download, and the
+//! API's reads) needs a stated purpose, one of [`PURPOSES`], and is written to the audit log with
+//! it before the data is returned; if the log cannot be written, the read fails. Pages take the
+//! code as `?purpose=<code>` (a code is not an identifier) and, without a valid one, answer a
+//! "Why are you opening this?" question that shows no data and writes nothing; their links carry
+//! the code on, so ordinary navigation asks once. The API answers 422 naming `purpose`. The
+//! caller's reach is checked first, so out of reach stays 404 with or without a purpose.
+//!
+//! An entry's or a correction's audit event is appended in the same transaction as the record
+//! (`Store::enter_record`, `Store::correct_record_at`): both are stored or neither.
 //!
 //! NHS numbers and names only travel in request and response bodies (search is a POST), never in
 //! a URL, a log line or an error message; problems name the field and the rule, never the value.
@@ -52,7 +58,7 @@ use crate::views::{Layout, render};
 const PAGE_SIZE: u32 = 50;
 /// The most records one CSV download or API page carries.
 const MAX_ROWS: u32 = 100_000;
-/// Why a search is made. The choice is recorded with every search.
+/// Why identifiable data is read: (code, label). The code is recorded with every read.
 const PURPOSES: [(&str, &str); 5] = [
     ("direct_care", "Direct care of the patient"),
     ("clinical_audit", "Clinical audit"),
@@ -60,6 +66,91 @@ const PURPOSES: [(&str, &str); 5] = [
     ("recall_safety", "Device recall or patient safety"),
     ("subject_access", "Subject access request"),
 ];
+
+/// A stated purpose of reading identifiable data: one of [`PURPOSES`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Purpose(&'static str);
+
+impl Purpose {
+    /// The purpose with this code, if it is one.
+    fn parse(code: &str) -> Option<Purpose> {
+        PURPOSES.iter().find(|(c, _)| *c == code.trim()).map(|(c, _)| Purpose(c))
+    }
+
+    /// Its code (`direct_care`, …), as recorded and as carried in links.
+    fn code(self) -> &'static str {
+        self.0
+    }
+}
+
+/// The stated purpose of a page or API read, from `?purpose=<code>`, plus the parameters the
+/// pages keep while asking for it.
+#[derive(Deserialize, Default)]
+struct ReadQuery {
+    #[serde(default)]
+    purpose: Option<String>,
+    #[serde(default)]
+    page: Option<u64>,
+    #[serde(default)]
+    done: Option<String>,
+}
+
+impl ReadQuery {
+    fn purpose(&self) -> Option<Purpose> {
+        self.purpose.as_deref().and_then(Purpose::parse)
+    }
+}
+
+/// The code a page's links carry on, or nothing.
+fn carried(purpose: Option<Purpose>) -> String {
+    purpose.map(|p| p.code().to_owned()).unwrap_or_default()
+}
+
+/// The page asking why the caller is opening `action`; it shows no data and writes nothing.
+/// It keeps the page's other parameters (a list's page, a saved notice); an unknown code is a
+/// problem (422).
+fn purpose_page(
+    caller: &Caller,
+    registry: &RegistryId,
+    action: String,
+    q: &ReadQuery,
+    notice: Option<String>,
+) -> Response {
+    let mut hidden = Vec::new();
+    if let Some(p) = q.page {
+        hidden.push(("page".to_owned(), p.to_string()));
+    }
+    if let Some(d) = q.done.as_deref().filter(|d| ["entered", "corrected"].contains(d)) {
+        hidden.push(("done".to_owned(), d.to_owned()));
+    }
+    let given = q.purpose.as_deref().is_some_and(|p| !p.trim().is_empty());
+    let message = "Choose why you are opening this".to_owned();
+    let errors = if given { vec![Problem { field: "purpose".into(), message: message.clone() }] } else { vec![] };
+    let page = PurposePage {
+        l: Layout::new("Why are you opening this?", &caller.ctx),
+        errors,
+        error: given.then_some(message),
+        notice,
+        registry: registry.to_string(),
+        action,
+        hidden,
+        choices: PURPOSES.iter().map(|(c, l)| ((*c).to_owned(), (*l).to_owned())).collect(),
+    };
+    let status = if given { StatusCode::UNPROCESSABLE_ENTITY } else { StatusCode::OK };
+    (status, render(&page)).into_response()
+}
+
+/// The API's stated purpose: required, else 422 naming `purpose`.
+fn api_purpose(code: Option<&str>) -> Result<Purpose, ApiError> {
+    code.and_then(Purpose::parse).ok_or_else(|| {
+        ApiError::Invalid(vec![Problem {
+            field: "purpose".into(),
+            message: "State the purpose of this read: direct_care, clinical_audit, data_quality, recall_safety or \
+                      subject_access"
+                .into(),
+        }])
+    })
+}
 
 /// The record pages.
 pub fn routes() -> Routes {
@@ -121,9 +212,6 @@ async fn dictionary(state: &AppState, registry: &RegistryId) -> Result<(u32, Dic
     state.accounts().store().latest_dictionary(registry).await.map_err(store_error)
 }
 
-/// Records an access to identifiable data in the audit log, before the data is returned; the
-/// request fails if the log cannot be written. Targets are pseudonymous (`record:<id>`,
-/// `patient:<id>`), never an NHS number or a name.
 /// The audit event of `principal` doing `action` in `registry` (target and purpose to add).
 fn note(principal: &Principal, action: &str, registry: &RegistryId) -> AuditNote {
     let (actor, client) = match principal {
@@ -133,20 +221,20 @@ fn note(principal: &Principal, action: &str, registry: &RegistryId) -> AuditNote
     AuditNote::new(actor, action, AuditOutcome::Success).registry(registry.as_str()).client(client)
 }
 
+/// Records a read of identifiable data, with its stated purpose, in the audit log before the
+/// data is returned; the request fails if the log cannot be written. Targets are pseudonymous
+/// (`record:<id>`, `patient:<id>`), never an NHS number or a name.
 async fn audit(
     state: &AppState,
     principal: &Principal,
     action: &str,
     registry: &RegistryId,
     target: Option<String>,
-    purpose: Option<String>,
+    purpose: String,
 ) -> Result<(), WebError> {
-    let mut note = note(principal, action, registry);
+    let mut note = note(principal, action, registry).purpose(purpose);
     if let Some(t) = target {
         note = note.target(t);
-    }
-    if let Some(p) = purpose {
-        note = note.purpose(p);
     }
     state.accounts().store().audit_append(&[note]).await.map_err(|e| WebError::Internal(e.into()))?;
     Ok(())
@@ -331,16 +419,26 @@ struct Loaded {
     dict: Dictionary,
 }
 
-async fn load(state: &AppState, read: &RecordsRead, id: Uuid) -> Result<Loaded, WebError> {
+/// Loads a record the caller can read (404 outside their reach, with or without a purpose).
+/// Without a stated purpose nothing more is read and nothing is returned (`None`); with one the
+/// read is audited first.
+async fn load(
+    state: &AppState,
+    read: &RecordsRead,
+    id: Uuid,
+    purpose: Option<Purpose>,
+) -> Result<Option<Loaded>, WebError> {
     let store = state.accounts().store();
     let record = store.readable_record(read, id).await.map_err(store_error)?.ok_or(WebError::NotFound)?;
+    let Some(purpose) = purpose else { return Ok(None) };
     let history = store.record_history(id).await.map_err(store_error)?;
     let (_, cipher) = cipher(state, read.registry()).await?;
     let patient = store.patient(&cipher, record.patient_id).await.map_err(|e| WebError::Internal(e.into()))?.patient;
     let implants = store.implants_of(id).await.map_err(|e| WebError::Internal(e.into()))?;
     let (_, dict) = dictionary(state, read.registry()).await?;
-    audit(state, read.principal(), "record.view", read.registry(), Some(format!("record:{id}")), None).await?;
-    Ok(Loaded { record, history, patient, implants, dict })
+    let target = Some(format!("record:{id}"));
+    audit(state, read.principal(), "record.view", read.registry(), target, purpose.code().to_owned()).await?;
+    Ok(Some(Loaded { record, history, patient, implants, dict }))
 }
 
 /// Corrects a record the caller can read, with a reason: 404 outside the caller's reach, 403
@@ -438,7 +536,8 @@ async fn find(
             None
         }
     };
-    if !PURPOSES.iter().any(|(code, _)| *code == purpose) {
+    let code = Purpose::parse(purpose);
+    if code.is_none() {
         problems.push(Problem { field: "purpose".into(), message: "Choose the purpose of this search".into() });
     }
     if holds_a_number(detail) {
@@ -452,7 +551,11 @@ async fn find(
             message: "The details of the purpose must be at most 200 characters of text".into(),
         });
     }
-    let Some(nhs) = nhs.filter(|_| problems.is_empty()) else { return Ok(Found::Invalid(problems)) };
+    let (Some(nhs), Some(code)) = (nhs, code) else { return Ok(Found::Invalid(problems)) };
+    if !problems.is_empty() {
+        return Ok(Found::Invalid(problems));
+    }
+    let purpose = code.code();
     let (_, cipher) = cipher(state, registry).await?;
     let store = state.accounts().store();
     let found = store.search_patient_records(&read, &cipher, &nhs).await.map_err(|e| WebError::Internal(e.into()))?;
@@ -464,7 +567,7 @@ async fn find(
     let purpose_text =
         if detail.trim().is_empty() { purpose.to_owned() } else { format!("{purpose}: {}", detail.trim()) };
     let target = found.as_ref().map(|(id, _)| format!("patient:{id}"));
-    audit(state, grants.principal(), "patient.search", registry, target, Some(purpose_text)).await?;
+    audit(state, grants.principal(), "patient.search", registry, target, purpose_text).await?;
     match found {
         None => Ok(Found::NoMatch),
         Some((patient_id, records)) => {
@@ -517,6 +620,8 @@ async fn org_input(state: &AppState, orgs: &OrgSet, value: &str, problems: &[Pro
 struct FormQuery {
     #[serde(default)]
     form: Option<String>,
+    #[serde(default)]
+    purpose: Option<String>,
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -530,6 +635,7 @@ async fn entry_form(
     inputs: &HashMap<String, String>,
     errors: Vec<Problem>,
 ) -> Result<Response, WebError> {
+    let purpose = carried(inputs.get("purpose").and_then(|p| Purpose::parse(p)));
     let org = org_input(state, orgs, inputs.get("organisation").map_or("", String::as_str), &errors).await?;
     let patient =
         patient_inputs(dict.consent_required(), |n| inputs.get(&format!("p_{n}")).map(String::as_str), &errors);
@@ -548,6 +654,7 @@ async fn entry_form(
         fields,
         reason: None,
         back: format!("/registries/{registry}/records/search"),
+        purpose,
     };
     Ok((status, render(&page)).into_response())
 }
@@ -561,8 +668,12 @@ async fn new_page(
     let registry = registry_id(&registry)?;
     let orgs = caller.grants.write_orgs(&registry)?;
     let (_, dict) = dictionary(&state, &registry).await?;
+    let purpose = carried(q.purpose.as_deref().and_then(Purpose::parse));
     match q.form.as_deref().and_then(|f| dict.form(f)) {
-        Some(form) => entry_form(&state, &caller, &registry, &orgs, &dict, form, &HashMap::new(), vec![]).await,
+        Some(form) => {
+            let inputs = HashMap::from([("purpose".to_owned(), purpose)]);
+            entry_form(&state, &caller, &registry, &orgs, &dict, form, &inputs, vec![]).await
+        }
         None => {
             let forms = dict
                 .forms()
@@ -573,6 +684,7 @@ async fn new_page(
                 l: Layout::new("Enter a record", &caller.ctx),
                 registry: registry.to_string(),
                 forms,
+                purpose,
             }))
         }
     }
@@ -595,7 +707,11 @@ async fn create(
     };
     match enter(&state, &caller.grants, &registry, &entry).await? {
         Saved::Done(id) => {
-            Ok(Redirect::to(&format!("/registries/{registry}/records/{id}?done=entered")).into_response())
+            // The record page after saving shows the patient as stored, so it needs a purpose
+            // too: the one stated before the entry if there was one, else it asks.
+            let purpose = inputs.get("purpose").and_then(|p| Purpose::parse(p));
+            let with = purpose.map(|p| format!("&purpose={}", p.code())).unwrap_or_default();
+            Ok(Redirect::to(&format!("/registries/{registry}/records/{id}?done=entered{with}")).into_response())
         }
         Saved::Invalid(errors) => {
             let (_, dict) = dictionary(&state, &registry).await?;
@@ -603,12 +719,6 @@ async fn create(
             entry_form(&state, &caller, &registry, &orgs, &dict, form, &inputs, errors).await
         }
     }
-}
-
-#[derive(Deserialize)]
-struct Done {
-    #[serde(default)]
-    done: Option<String>,
 }
 
 fn revision_view(dict: &Dictionary, form_name: &str, r: &Revision) -> RevisionView {
@@ -630,20 +740,23 @@ async fn view_page(
     caller: Caller,
     State(state): State<AppState>,
     Path((registry, id)): Path<(String, String)>,
-    Query(q): Query<Done>,
+    Query(q): Query<ReadQuery>,
 ) -> Result<Response, WebError> {
     let registry = registry_id(&registry)?;
     let id = record_id(&id)?;
     let read = caller.grants.records_read(&registry)?;
-    let Loaded { record, history, patient, implants, dict } = load(&state, &read, id).await?;
-    let org = OdsCode::parse(&record.organisation).ok();
-    let can_correct = org.is_some_and(|o| caller.grants.records_write(&registry, &o).is_ok());
-    let title = dict.form(&record.form).map_or(record.form.clone(), |f| f.title().to_owned());
+    let purpose = q.purpose();
     let notice = match q.done.as_deref() {
         Some("entered") => Some("The record has been saved.".to_owned()),
         Some("corrected") => Some("The correction has been saved as a new revision.".to_owned()),
         _ => None,
     };
+    let Some(Loaded { record, history, patient, implants, dict }) = load(&state, &read, id, purpose).await? else {
+        return Ok(purpose_page(&caller, &registry, format!("/registries/{registry}/records/{id}"), &q, notice));
+    };
+    let org = OdsCode::parse(&record.organisation).ok();
+    let can_correct = org.is_some_and(|o| caller.grants.records_write(&registry, &o).is_ok());
+    let title = dict.form(&record.form).map_or(record.form.clone(), |f| f.title().to_owned());
     let page = RecordPage {
         l: Layout::new(&title, &caller.ctx),
         notice,
@@ -665,6 +778,7 @@ async fn view_page(
             })
             .collect(),
         can_correct,
+        purpose: carried(purpose),
     };
     Ok(render(&page))
 }
@@ -678,6 +792,7 @@ fn correction_form(
     form: &tessera_domain::Form,
     values: &HashMap<String, String>,
     reason: &str,
+    purpose: Option<Purpose>,
     errors: Vec<Problem>,
 ) -> Response {
     let fields = form_inputs(dict, form, |n| values.get(n).map(String::as_str), &errors);
@@ -704,15 +819,19 @@ fn correction_form(
         patient: vec![],
         fields,
         reason: Some(reason),
-        back: format!("/registries/{registry}/records/{id}"),
+        back: format!("/registries/{registry}/records/{id}?purpose={}", carried(purpose)),
+        purpose: carried(purpose),
     };
     (status, render(&page)).into_response()
 }
 
+/// The correction form, filled with the record's current values: a read of the record, so it
+/// needs a stated purpose and is audited as a view.
 async fn correct_page(
     caller: Caller,
     State(state): State<AppState>,
     Path((registry, id)): Path<(String, String)>,
+    Query(q): Query<ReadQuery>,
 ) -> Result<Response, WebError> {
     let registry = registry_id(&registry)?;
     let id = record_id(&id)?;
@@ -723,8 +842,13 @@ async fn correct_page(
     caller.grants.records_write(&registry, &org).map_err(|_| WebError::Forbidden)?;
     let (_, dict) = dictionary(&state, &registry).await?;
     let form = dict.form(&record.form).ok_or(WebError::NotFound)?;
+    let Some(purpose) = q.purpose() else {
+        return Ok(purpose_page(&caller, &registry, format!("/registries/{registry}/records/{id}/correct"), &q, None));
+    };
+    let target = Some(format!("record:{id}"));
+    audit(&state, read.principal(), "record.view", &registry, target, purpose.code().to_owned()).await?;
     let values: HashMap<String, String> = record.current.values.iter().cloned().collect();
-    Ok(correction_form(&caller, &registry, id, &dict, form, &values, "", vec![]))
+    Ok(correction_form(&caller, &registry, id, &dict, form, &values, "", Some(purpose), vec![]))
 }
 
 async fn correct(
@@ -737,9 +861,11 @@ async fn correct(
     let id = record_id(&id)?;
     let (_, values) = split_inputs(&inputs);
     let reason = inputs.get("reason").map_or("", String::as_str);
+    let purpose = inputs.get("purpose").and_then(|p| Purpose::parse(p));
     match amend(&state, &caller.grants, &registry, id, &values, reason).await? {
         Saved::Done(_) => {
-            Ok(Redirect::to(&format!("/registries/{registry}/records/{id}?done=corrected")).into_response())
+            let with = purpose.map(|p| format!("&purpose={}", p.code())).unwrap_or_default();
+            Ok(Redirect::to(&format!("/registries/{registry}/records/{id}?done=corrected{with}")).into_response())
         }
         Saved::Invalid(errors) => {
             let (_, dict) = dictionary(&state, &registry).await?;
@@ -753,7 +879,7 @@ async fn correct(
                 .ok_or(WebError::NotFound)?;
             let form = dict.form(&record.form).ok_or(WebError::NotFound)?;
             let values: HashMap<String, String> = values.into_iter().collect();
-            Ok(correction_form(&caller, &registry, id, &dict, form, &values, reason, errors))
+            Ok(correction_form(&caller, &registry, id, &dict, form, &values, reason, purpose, errors))
         }
     }
 }
@@ -768,6 +894,7 @@ fn search_view(
     results: Vec<RecordRow>,
 ) -> Response {
     let (nhs, purpose, detail) = inputs;
+    let link_purpose = carried(Purpose::parse(purpose));
     let err = |id: &str| errors.iter().find(|p| p.field == id).map(|p| p.message.clone());
     let nhs_number = Input {
         id: "p_nhs_number".into(),
@@ -817,14 +944,21 @@ fn search_view(
         searched,
         patient,
         results,
+        link_purpose,
     };
     (status, render(&page)).into_response()
 }
 
-async fn search_page(caller: Caller, Path(registry): Path<String>) -> Result<Response, WebError> {
+async fn search_page(
+    caller: Caller,
+    Path(registry): Path<String>,
+    Query(q): Query<ReadQuery>,
+) -> Result<Response, WebError> {
     let registry = registry_id(&registry)?;
     caller.grants.records_read(&registry)?;
-    Ok(search_view(&caller, &registry, ("", "", ""), vec![], false, vec![], vec![]))
+    // A purpose stated on the way here is chosen already; the search still records its own.
+    let purpose = carried(q.purpose());
+    Ok(search_view(&caller, &registry, ("", &purpose, ""), vec![], false, vec![], vec![]))
 }
 
 #[derive(Deserialize)]
@@ -855,12 +989,6 @@ async fn search(
     }
 }
 
-#[derive(Deserialize)]
-struct PageQuery {
-    #[serde(default)]
-    page: Option<u64>,
-}
-
 fn scope_text(orgs: &OrgSet) -> String {
     match orgs {
         OrgSet::All => "all organisations".into(),
@@ -873,10 +1001,13 @@ async fn list_page(
     _fresh: StepUp,
     State(state): State<AppState>,
     Path(registry): Path<String>,
-    Query(q): Query<PageQuery>,
+    Query(q): Query<ReadQuery>,
 ) -> Result<Response, WebError> {
     let registry = registry_id(&registry)?;
     let read = caller.grants.records_read(&registry)?;
+    let Some(purpose) = q.purpose() else {
+        return Ok(purpose_page(&caller, &registry, format!("/registries/{registry}/records"), &q, None));
+    };
     let page = q.page.unwrap_or(1).clamp(1, 1_000_000);
     let (list, more) = state
         .accounts()
@@ -886,7 +1017,7 @@ async fn list_page(
         .map_err(|e| WebError::Internal(e.into()))?;
     let (_, dict) = dictionary(&state, &registry).await?;
     tracing::info!(user = %caller.grants.principal().user_id(), registry = %registry, page, "records listed");
-    audit(&state, caller.grants.principal(), "records.list", &registry, None, None).await?;
+    audit(&state, caller.grants.principal(), "records.list", &registry, None, purpose.code().to_owned()).await?;
     let view = ListPage {
         l: Layout::new("Records", &caller.ctx),
         registry: registry.to_string(),
@@ -896,6 +1027,7 @@ async fn list_page(
         previous: (page > 1).then(|| page - 1),
         next: more.then(|| page + 1),
         can_enter: caller.grants.write_orgs(&registry).is_ok(),
+        link_purpose: purpose.code().to_owned(),
     };
     Ok(render(&view))
 }
@@ -905,9 +1037,13 @@ async fn list_csv(
     _fresh: StepUp,
     State(state): State<AppState>,
     Path(registry): Path<String>,
+    Query(q): Query<ReadQuery>,
 ) -> Result<Response, WebError> {
     let registry = registry_id(&registry)?;
     let read = caller.grants.records_read(&registry)?;
+    let Some(purpose) = q.purpose() else {
+        return Ok(purpose_page(&caller, &registry, format!("/registries/{registry}/records.csv"), &q, None));
+    };
     let (list, _) =
         state.accounts().store().list_records(&read, 0, MAX_ROWS).await.map_err(|e| WebError::Internal(e.into()))?;
     let mut out = csv::Writer::from_writer(Vec::new());
@@ -922,7 +1058,7 @@ async fn list_csv(
     }
     let body = out.into_inner().map_err(|e| WebError::Internal(anyhow::anyhow!("csv: {e}")))?;
     tracing::info!(user = %caller.grants.principal().user_id(), registry = %registry, rows = list.len(), "records downloaded");
-    audit(&state, caller.grants.principal(), "records.download", &registry, None, None).await?;
+    audit(&state, caller.grants.principal(), "records.download", &registry, None, purpose.code().to_owned()).await?;
     Ok((
         [
             (header::CONTENT_TYPE, "text/csv; charset=utf-8".to_owned()),
@@ -1218,19 +1354,39 @@ pub struct ApiRecord {
     implants: Vec<ApiImplant>,
 }
 
-/// One record, if the caller may read it (404 alike for absent and out of reach).
+/// Why identifiable data is read (API): the purpose code, required.
+#[derive(Deserialize)]
+pub struct ApiPurposeQuery {
+    #[serde(default)]
+    purpose: Option<String>,
+}
+
+/// One record, if the caller may read it (404 alike for absent and out of reach), with the
+/// stated purpose, which goes to the audit log with the read (422 naming `purpose` without one).
 #[utoipa::path(get, path = "/api/v1/registries/{registry}/records/{id}",
-    params(("registry" = String, Path, description = "Registry id"), ("id" = String, Path, description = "Record id")),
-    responses((status = 200, body = ApiRecord), (status = 401, description = "no session or token"), (status = 404, description = "not found")))]
+    params(("registry" = String, Path, description = "Registry id"), ("id" = String, Path, description = "Record id"),
+        ("purpose" = String, Query, description = "Why the record is read: direct_care, clinical_audit, data_quality, recall_safety or subject_access")),
+    responses((status = 200, body = ApiRecord), (status = 401, description = "no session or token"), (status = 404, description = "not found"),
+        (status = 422, body = ApiProblems, description = "no purpose, or not one of the codes")))]
 pub async fn api_get(
     State(state): State<AppState>,
     caller: ApiCaller,
     Path((registry, id)): Path<(String, String)>,
+    Query(q): Query<ApiPurposeQuery>,
 ) -> Result<Json<ApiRecord>, ApiError> {
     let registry = registry_id(&registry)?;
     let id = record_id(&id)?;
     let read = caller.grants.records_read(&registry)?;
-    let Loaded { record, history, patient, implants, .. } = load(&state, &read, id).await?;
+    // Out of reach is 404 whether or not a purpose is given; within reach, no purpose, no data.
+    let purpose = match api_purpose(q.purpose.as_deref()) {
+        Ok(p) => p,
+        Err(e) => {
+            load(&state, &read, id, None).await?;
+            return Err(e);
+        }
+    };
+    let Loaded { record, history, patient, implants, .. } =
+        load(&state, &read, id, Some(purpose)).await?.ok_or(WebError::NotFound)?;
     Ok(Json(ApiRecord {
         id: id.to_string(),
         registry: record.registry.clone(),
@@ -1325,22 +1481,28 @@ pub struct ApiList {
     next_page: Option<u64>,
 }
 
-/// Which page of a list, and how long.
+/// Which page of a list, how long, and why it is read.
 #[derive(Deserialize)]
 pub struct ApiPageQuery {
     #[serde(default)]
     page: Option<u64>,
     #[serde(default)]
     per_page: Option<u32>,
+    #[serde(default)]
+    purpose: Option<String>,
 }
 
-/// The records of the caller's organisations, newest first, without identifiers. A person
-/// (session) needs step-up within the last 5 minutes, as for the page; an API token does not.
+/// The records of the caller's organisations, newest first, with pseudonymous patient
+/// references, and the stated purpose, which goes to the audit log with the read (422 naming
+/// `purpose` without one). A person (session) needs step-up within the last 5 minutes, as for
+/// the page; an API token does not.
 #[utoipa::path(get, path = "/api/v1/registries/{registry}/records",
     params(("registry" = String, Path, description = "Registry id"), ("page" = Option<u64>, Query, description = "from 1"),
-        ("per_page" = Option<u32>, Query, description = "1 to 1000, default 100")),
+        ("per_page" = Option<u32>, Query, description = "1 to 1000, default 100"),
+        ("purpose" = String, Query, description = "Why the records are read: direct_care, clinical_audit, data_quality, recall_safety or subject_access")),
     responses((status = 200, body = ApiList), (status = 401, description = "no session or token"),
-        (status = 403, description = "a session must step up first"), (status = 404, description = "no access to the registry")))]
+        (status = 403, description = "a session must step up first"), (status = 404, description = "no access to the registry"),
+        (status = 422, body = ApiProblems, description = "no purpose, or not one of the codes")))]
 pub async fn api_list(
     State(state): State<AppState>,
     caller: ApiCaller,
@@ -1357,6 +1519,7 @@ pub async fn api_list(
             "lists need a second factor within the last 5 minutes: step up in the browser first",
         ));
     }
+    let purpose = api_purpose(q.purpose.as_deref())?;
     let per_page = q.per_page.unwrap_or(100).clamp(1, 1000);
     let page = q.page.unwrap_or(1).clamp(1, 10_000_000);
     let (list, more) = state
@@ -1366,7 +1529,7 @@ pub async fn api_list(
         .await
         .map_err(|e| WebError::Internal(e.into()))?;
     tracing::info!(user = %caller.grants.principal().user_id(), registry = %registry, page, "records listed");
-    audit(&state, caller.grants.principal(), "records.list", &registry, None, None).await?;
+    audit(&state, caller.grants.principal(), "records.list", &registry, None, purpose.code().to_owned()).await?;
     Ok(Json(ApiList { records: list.iter().map(summary_out).collect(), next_page: more.then(|| page + 1) }))
 }
 

@@ -101,7 +101,7 @@ fn org(code: &str) -> Organisation {
 /// Loads the test registry and two organisations, RAA and RBB.
 pub(crate) async fn world(app: &TestApp) {
     let dict = Dictionary::from_toml(DICTIONARY).unwrap();
-    app.store.load_dictionary(&dict, "toml", &app.master).await.unwrap();
+    app.store.load_dictionary(&dict, "toml", &app.master, &[]).await.unwrap();
     app.store.upsert_organisations(&[org("RAA"), org("RBB")]).await.unwrap();
 }
 
@@ -245,14 +245,22 @@ on_both! {
         let location = r.location().expect("redirect to the record").to_owned();
         let path = location.split('?').next().unwrap().to_owned();
         let id = path.rsplit('/').next().unwrap().to_owned();
+        // The record page asks why first (no purpose was stated before the entry), showing nothing.
         let page = a.get(&location).await;
         assert_eq!(page.status, StatusCode::OK);
+        assert!(page.body.contains("Why are you opening this?") && page.body.contains("The record has been saved."));
+        assert!(!page.body.contains(FAMILY) && !page.body.contains(NHS) && !page.body.contains("27.5"));
+        let page = a.get(&format!("{location}&purpose=direct_care")).await;
+        assert_eq!(page.status, StatusCode::OK);
+        assert!(page.body.contains(&format!("{path}/correct?purpose=direct_care")), "the purpose is carried on");
         for needle in [NHS, FAMILY, "Left (L)", "Posterior (C)", "27.5", "The record has been saved."] {
             assert!(page.body.contains(needle), "{needle} on the record page");
         }
 
         // Correct: pre-filled, the reason is required, a new revision keeps the old one.
         let page = a.get(&format!("{path}/correct")).await;
+        assert!(page.body.contains("Why are you opening this?") && !page.body.contains("value=\"27.5\""));
+        let page = a.get(&format!("{path}/correct?purpose=direct_care")).await;
         assert_eq!(page.status, StatusCode::OK);
         assert!(page.body.contains("value=\"27.5\"") && page.body.contains("value=\"L\" checked"));
         let mut fields: Vec<(&'static str, String)> =
@@ -263,7 +271,7 @@ on_both! {
         fields.push(("reason", "Side was recorded wrongly".into()));
         let r = post_owned(&mut a, &format!("{path}/correct"), &fields).await;
         assert_eq!(r.location(), Some(format!("{path}?done=corrected").as_str()), "{}", r.body);
-        let page = a.get(&path).await;
+        let page = a.get(&format!("{path}?purpose=direct_care")).await;
         assert!(page.body.contains("Right (R)") && page.body.contains("revision 2"));
         assert!(page.body.contains("Side was recorded wrongly") && page.body.contains("Left (L)"), "history kept");
 
@@ -277,7 +285,7 @@ on_both! {
 
         // Organisation B: nothing of A's record, by any route; the same patient entered at B is
         // B's own record, which A does not see either.
-        for p in [path.clone(), format!("{path}/correct")] {
+        for p in [path.clone(), format!("{path}/correct"), format!("{path}?purpose=direct_care")] {
             let r = b.get(&p).await;
             assert_eq!(r.status, StatusCode::NOT_FOUND, "{p}");
             assert!(!r.body.contains(FAMILY) && !r.body.contains(NHS));
@@ -298,7 +306,7 @@ on_both! {
         assert!(found.body.contains(&b_id) && !found.body.contains(&id), "B sees only B's record");
         let found = search(&mut a, NHS).await;
         assert!(found.body.contains(&id) && !found.body.contains(&b_id), "A sees only A's record");
-        assert_eq!(a.get(&b_path).await.status, StatusCode::NOT_FOUND);
+        assert_eq!(a.get(&format!("{b_path}?purpose=direct_care")).await.status, StatusCode::NOT_FOUND);
 
         // Lists are bulk views: step-up first, then only one's own organisation.
         app.clock.advance(600);
@@ -307,19 +315,22 @@ on_both! {
         let r = a.get("/registries/tst/records.csv").await;
         assert!(r.location().is_some_and(|l| l.starts_with("/step-up")), "download needs step-up");
         let list = step_up(&app, &mut a, &seed_a, "/registries/tst/records").await;
+        assert!(list.body.contains("Why are you opening this?") && !list.body.contains(&id), "asks, lists nothing");
+        let list = a.get("/registries/tst/records?purpose=clinical_audit").await;
         assert_eq!(list.status, StatusCode::OK);
         assert!(list.body.contains(&id) && !list.body.contains(&b_id) && !list.body.contains(FAMILY));
-        let csv = a.get("/registries/tst/records.csv").await;
+        let csv = a.get("/registries/tst/records.csv?purpose=clinical_audit").await;
         assert_eq!(csv.status, StatusCode::OK);
         assert!(csv.headers["content-disposition"].to_str().unwrap().starts_with("attachment"));
         assert!(csv.body.contains(&id) && !csv.body.contains(&b_id) && !csv.body.contains(NHS_DIGITS));
-        let list = step_up(&app, &mut b, &seed_b, "/registries/tst/records").await;
+        let list = step_up(&app, &mut b, &seed_b, "/registries/tst/records?purpose=data_quality").await;
         assert!(list.body.contains(&b_id) && !list.body.contains(&id));
 
         // A viewer reads their organisation's records but writes nothing.
-        assert_eq!(v.get(&path).await.status, StatusCode::OK);
-        assert!(!v.get(&path).await.body.contains("id=\"correct\""));
-        assert_eq!(v.get(&format!("{path}/correct")).await.status, StatusCode::FORBIDDEN);
+        let seen = format!("{path}?purpose=direct_care");
+        assert_eq!(v.get(&seen).await.status, StatusCode::OK);
+        assert!(!v.get(&seen).await.body.contains("id=\"correct\""));
+        assert_eq!(v.get(&format!("{path}/correct?purpose=direct_care")).await.status, StatusCode::FORBIDDEN);
         let r = post_owned(&mut v, &format!("{path}/correct"), &fields).await;
         assert_eq!(r.status, StatusCode::FORBIDDEN);
         assert_eq!(v.get("/registries/tst/records/new?form=operation").await.status, StatusCode::NOT_FOUND);
@@ -328,7 +339,7 @@ on_both! {
         assert!(search(&mut v, NHS).await.body.contains(&id));
 
         // The operator reads no patient data.
-        assert_eq!(op.get(&path).await.status, StatusCode::NOT_FOUND);
+        assert_eq!(op.get(&format!("{path}?purpose=direct_care")).await.status, StatusCode::NOT_FOUND);
         assert!(search(&mut op, NHS).await.status == StatusCode::NOT_FOUND);
     }
 
@@ -366,7 +377,13 @@ on_both! {
         assert_eq!(r.status, StatusCode::CREATED, "{}", r.body);
         let id = serde_json::from_str::<serde_json::Value>(&r.body).unwrap()["id"].as_str().unwrap().to_owned();
         let url = format!("/api/v1/registries/tst/records/{id}");
+        // Reads state their purpose: without one, 422 naming the field, and no data.
         let r = a.get(&url).await;
+        assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY, "{}", r.body);
+        assert!(r.body.contains(r#""field":"purpose""#) && !r.body.contains(FAMILY), "{}", r.body);
+        assert_eq!(a.get(&format!("{url}?purpose=curiosity")).await.status, StatusCode::UNPROCESSABLE_ENTITY);
+        let read = format!("{url}?purpose=direct_care");
+        let r = a.get(&read).await;
         let record: serde_json::Value = serde_json::from_str(&r.body).unwrap();
         assert_eq!(record["patient"]["nhs_number"], NHS_DIGITS);
         assert_eq!(record["current"]["values"]["op_bmi"], "27.5");
@@ -375,13 +392,16 @@ on_both! {
         let correction = json!({ "values": { "op_date": "2024-05-01", "op_side": "R" }, "reason": "wrong side" });
         let r = a.post_json(&format!("{url}/revisions"), correction.clone()).await;
         assert_eq!(r.status, StatusCode::CREATED, "{}", r.body);
-        let record: serde_json::Value = serde_json::from_str(&a.get(&url).await.body).unwrap();
+        let record: serde_json::Value = serde_json::from_str(&a.get(&read).await.body).unwrap();
         assert_eq!(record["history"].as_array().unwrap().len(), 2);
         assert_eq!(record["current"]["reason"], "wrong side");
 
         // Another organisation: 404 for the record, "no match" for the patient, nothing listed.
-        let r = b.get(&url).await;
-        assert_eq!(r.status, StatusCode::NOT_FOUND);
+        for u in [&read, &url] {
+            let r = b.get(u).await;
+            assert_eq!(r.status, StatusCode::NOT_FOUND, "out of reach is 404, with or without a purpose");
+        }
+        let r = b.get(&read).await;
         assert!(!r.body.contains(FAMILY));
         assert_eq!(b.post_json(&format!("{url}/revisions"), correction.clone()).await.status, StatusCode::NOT_FOUND);
         let s = b.post_json("/api/v1/registries/tst/patients/search", json!({ "nhs_number": NHS, "purpose": "direct_care" })).await;
@@ -425,14 +445,16 @@ on_both! {
         assert_eq!(searches.len(), 4, "two by A, two by B");
         assert!(searches.iter().any(|e| e.purpose.as_deref() == Some("clinical_audit: hip audit 2024")));
         assert!(searches.iter().filter(|e| e.target.is_some()).count() == 2, "B's searches found nobody");
-        assert!(events.iter().any(|e| e.action == "record.view" && e.target == Some(format!("record:{id}"))));
+        assert!(events.iter().any(|e| e.action == "record.view"
+            && e.target == Some(format!("record:{id}"))
+            && e.purpose.as_deref() == Some("direct_care")));
         assert!(events.iter().any(|e| e.action == "record.enter") && events.iter().any(|e| e.action == "record.correct"));
         let text = format!("{events:?}");
         assert!(!text.contains(NHS_DIGITS) && !text.contains(FAMILY), "no identifier in the audit log");
         assert_eq!(b.post_json("/api/v1/registries/tst/records", new_record("RAA")).await.status, StatusCode::FORBIDDEN);
 
         // A viewer cannot write; a session lists only after a recent second factor.
-        assert_eq!(v.get(&url).await.status, StatusCode::OK);
+        assert_eq!(v.get(&read).await.status, StatusCode::OK);
         let r = v.post_json("/api/v1/registries/tst/records", new_record("RAA")).await;
         assert!(matches!(r.status, StatusCode::NOT_FOUND | StatusCode::FORBIDDEN));
         assert_eq!(v.post_json(&format!("{url}/revisions"), correction.clone()).await.status, StatusCode::FORBIDDEN);
@@ -465,21 +487,23 @@ on_both! {
         let r = call(reqwest::Method::POST, "/api/v1/registries/tst/records", Some(new_record("RAA")), secret).await.unwrap();
         assert_eq!(r.status(), StatusCode::CREATED);
         let r = call(reqwest::Method::GET, "/api/v1/registries/tst/records", None, secret).await.unwrap();
+        assert_eq!(r.status(), StatusCode::UNPROCESSABLE_ENTITY, "a token states its purpose too");
+        let r = call(reqwest::Method::GET, "/api/v1/registries/tst/records?purpose=data_quality", None, secret).await.unwrap();
         assert_eq!(r.status(), StatusCode::OK, "tokens list without step-up");
         let list: serde_json::Value = r.json().await.unwrap();
         assert_eq!(list["records"].as_array().unwrap().len(), 2);
         assert!(!list.to_string().contains(FAMILY) && !list.to_string().contains(NHS_DIGITS));
-        assert_eq!(call(reqwest::Method::GET, &url, None, secret).await.unwrap().status(), StatusCode::OK);
+        assert_eq!(call(reqwest::Method::GET, &read, None, secret).await.unwrap().status(), StatusCode::OK);
         assert!(app.state.accounts().revoke_token(&session, &token.id).await.unwrap());
-        assert_eq!(call(reqwest::Method::GET, &url, None, secret).await.unwrap().status(), StatusCode::UNAUTHORIZED);
+        assert_eq!(call(reqwest::Method::GET, &read, None, secret).await.unwrap().status(), StatusCode::UNAUTHORIZED);
 
         // A read-only token cannot write, and stops when it expires.
         let token = app.state.accounts().create_token(&session, &client, &TokenSpec { registry: &tst, organisation: &raa, permissions: &[TokenPermission::Read], label: "reader", days: 1 }).await.unwrap();
         let secret = token.secret.as_str();
         let r = call(reqwest::Method::POST, &format!("{url}/revisions"), Some(correction.clone()), secret).await.unwrap();
         assert_eq!(r.status(), StatusCode::FORBIDDEN, "read-only token");
-        assert_eq!(call(reqwest::Method::GET, &url, None, secret).await.unwrap().status(), StatusCode::OK);
+        assert_eq!(call(reqwest::Method::GET, &read, None, secret).await.unwrap().status(), StatusCode::OK);
         app.clock.advance(86_400 + 1);
-        assert_eq!(call(reqwest::Method::GET, &url, None, secret).await.unwrap().status(), StatusCode::UNAUTHORIZED);
+        assert_eq!(call(reqwest::Method::GET, &read, None, secret).await.unwrap().status(), StatusCode::UNAUTHORIZED);
     }
 }
