@@ -51,7 +51,13 @@ pub(crate) async fn request(app: &TestApp, b: &mut Browser, email: &str, role: &
 }
 
 /// Posts a decision to `path` (a registry's or the platform's decide route) from `page`.
-pub(crate) async fn decide(b: &mut Browser, page: &str, path: &str, request: &str, decision: &str) -> (StatusCode, String) {
+pub(crate) async fn decide(
+    b: &mut Browser,
+    page: &str,
+    path: &str,
+    request: &str,
+    decision: &str,
+) -> (StatusCode, String) {
     b.get(page).await;
     let r = b.post(path, &[("request", request), ("decision", decision), ("reason", "Known to the registry")]).await;
     (r.status, r.body)
@@ -66,7 +72,12 @@ pub(crate) async fn controller_approves(c: &mut Browser, request: &str) -> (Stat
 }
 
 /// A new member made the registry's first controller by the two operators.
-pub(crate) async fn first_controller(app: &TestApp, op1: &mut Browser, op2: &mut Browser, email: &str) -> (Browser, Vec<u8>) {
+pub(crate) async fn first_controller(
+    app: &TestApp,
+    op1: &mut Browser,
+    op2: &mut Browser,
+    email: &str,
+) -> (Browser, Vec<u8>) {
     let (mut c, seed) = app.member(op1, email, "Cara Controller").await;
     assert_eq!(c.get("/registries/njr/access").await.status, StatusCode::NOT_FOUND, "no access before approval");
     let id = request(app, &mut c, email, "controller", "").await;
