@@ -419,6 +419,25 @@ try {
   await chartLoaded(carol);
   await check(carol, 'outcomes-funnel-chart');
 
+  // 9b. The audit trail. Carol, a controller, opens the registry's log from her home page and
+  // filters it to record events: Sam's entry and views are there, by pseudonymous reference only.
+  // Sam reads his own recent sign-ins from his account page.
+  await carol.goto(`${BASE}/`);
+  await carol.click('text=Audit log of the National Joint Registry');
+  await expectHeading(carol, 'Audit log');
+  await carol.fill('#action', 'record');
+  await carol.click('#apply');
+  await expectHeading(carol, 'Audit log');
+  const log = await carol.locator('main').innerText();
+  if (!/record\.view/.test(log)) throw new Error('the audit log does not show the record views');
+  if (log.includes(ENTRY.nhs_number) || log.includes(ENTRY.family_name)) throw new Error('the audit log shows the patient');
+  await check(carol, 'audit-log-filtered');
+  await sam.goto(`${BASE}/account`);
+  await sam.click('#sign-ins');
+  await expectHeading(sam, 'Your recent sign-ins');
+  await sam.locator('#sign-ins').waitFor();
+  await check(sam, 'own-sign-ins');
+
   // 10. Sign out for good: the session is gone on the server.
   await sam.click('#sign-out');
   await expectHeading(sam, 'Sign in to Tessera');
