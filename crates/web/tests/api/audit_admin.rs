@@ -10,12 +10,14 @@
 use std::collections::HashSet;
 
 use reqwest::StatusCode;
-use tessera_audit::{Actor, AuditEvent, Outcome};
+use tessera_audit::{Actor, Outcome};
 use tessera_domain::Dictionary;
-use tessera_store::{AuditActor, AuditNote, AuditOutcome, Store};
+use tessera_store::{AuditActor, AuditNote, AuditOutcome};
 
 use crate::access::{controller_approves, decide, first_controller, operators_approve, request, user_id, world};
-use crate::helpers::{BrowserExt as _, GOOD_PASSWORD, TestApp, spawn_app};
+use crate::helpers::{
+    BrowserExt as _, GOOD_PASSWORD, TestApp, accept_audit, assert_audit_names_nobody, refuse_audit, spawn_app,
+};
 use crate::on_both;
 
 const DAY: i64 = 86_400;
@@ -38,12 +40,6 @@ const ADMIN: &[&str] = &[
     "operator.appoint",
     "dictionary.load",
 ];
-
-/// Every event in the log, oldest first.
-async fn events(app: &TestApp) -> Vec<AuditEvent> {
-    let head = app.store.audit_head().await.unwrap();
-    app.store.audit_events(0, head.last_seq, 100_000).await.unwrap().into_iter().map(|r| r.event.unwrap()).collect()
-}
 
 /// The log's last sequence number: a mark to read the events of one act after.
 async fn mark(app: &TestApp) -> u64 {
@@ -86,70 +82,6 @@ fn user(id: &str) -> Actor {
 
 /// The machine the tests run on: every act's client address.
 const HERE: Option<&str> = Some("127.0.0.1");
-
-/// No field of any event holds one of `words` (addresses, names, secrets).
-async fn nothing_identifying(app: &TestApp, words: &[&str]) {
-    for e in events(app).await {
-        let fields = [
-            Some(e.action.clone()),
-            e.registry.clone(),
-            e.organisation.clone(),
-            e.target.clone(),
-            e.purpose.clone(),
-            e.client.clone(),
-            e.request_id.clone(),
-            Some(format!("{:?}", e.actor)),
-        ];
-        for f in fields.into_iter().flatten() {
-            assert!(!f.contains('@'), "an address in {e:?}");
-            for w in words {
-                assert!(!f.contains(w), "{w:?} in {e:?}");
-            }
-        }
-    }
-}
-
-async fn sql(store: &Store, statements: &[&str]) {
-    for s in statements {
-        match store {
-            Store::Sqlite(pool) => drop(sqlx::query(sqlx::AssertSqlSafe(*s)).execute(pool).await.unwrap()),
-            Store::Postgres(pool) => drop(sqlx::query(sqlx::AssertSqlSafe(*s)).execute(pool).await.unwrap()),
-        }
-    }
-}
-
-/// Makes every insert into the audit log fail, as a full disk or a broken log would.
-async fn refuse_audit(store: &Store) {
-    match store {
-        Store::Sqlite(_) => {
-            sql(
-                store,
-                &["CREATE TRIGGER refuse_admin_audit BEFORE INSERT ON audit_events \
-                          BEGIN SELECT RAISE(ABORT, 'the audit log refuses'); END"],
-            )
-            .await
-        }
-        Store::Postgres(_) => {
-            sql(
-                store,
-                &[
-                    "CREATE FUNCTION refuse_admin_audit() RETURNS trigger LANGUAGE plpgsql AS \
-                 $$ BEGIN RAISE EXCEPTION 'the audit log refuses'; END $$",
-                    "CREATE TRIGGER refuse_admin_audit BEFORE INSERT ON audit_events \
-                 FOR EACH ROW EXECUTE FUNCTION refuse_admin_audit()",
-                ],
-            )
-            .await
-        }
-    }
-}
-
-async fn accept_audit(store: &Store) {
-    match store {
-        Store::Sqlite(_) => sql(store, &["DROP TRIGGER refuse_admin_audit"]).await,
-        Store::Postgres(_) => sql(store, &["DROP TRIGGER refuse_admin_audit ON audit_events"]).await,
-    }
-}
 
 on_both! {
     async fn requests_and_decisions_leave_their_events_and_the_grant_they_make_its_own(kind: &str) {
@@ -206,7 +138,7 @@ on_both! {
         let declined = ok("access.decline", &cara, &format!("request:{other}"), Some("njr"), Some("RQY"));
         assert_eq!(admin_since(&app, from, HERE).await, vec![declined]);
 
-        nothing_identifying(&app, &["Cara", "Sam", "Olivia", "Oscar", "Known to the registry", "I run the audit"]).await;
+        assert_audit_names_nobody(&app, &["Cara", "Sam", "Olivia", "Oscar", "Known to the registry", "I run the audit"]).await;
     }
 
     async fn revocation_and_recertification_leave_one_event_per_grant_they_change(kind: &str) {
@@ -248,7 +180,7 @@ on_both! {
         let recertified = ok("grant.recertify", &cara, &format!("grant:{keep}"), Some("njr"), None);
         assert_eq!(admin_since(&app, from, HERE).await, vec![recertified]);
 
-        nothing_identifying(&app, &["Cara", "Sub keep", "Sub gone", "Left the trust"]).await;
+        assert_audit_names_nobody(&app, &["Cara", "Sub keep", "Sub gone", "Left the trust"]).await;
     }
 
     async fn dormancy_suspends_each_account_with_its_own_event_and_reactivation_has_one(kind: &str) {
@@ -298,7 +230,7 @@ on_both! {
         assert_eq!(c.post("/registries/njr/access/reactivate", &[("user", oscar.as_str())]).await.status, StatusCode::NOT_FOUND);
         assert_eq!(admin_since(&app, from, HERE).await, vec![]);
 
-        nothing_identifying(&app, &["Cara", "Sam Submitter", GOOD_PASSWORD]).await;
+        assert_audit_names_nobody(&app, &["Cara", "Sam Submitter", GOOD_PASSWORD]).await;
     }
 
     async fn tokens_allowlists_and_invitations_proposing_access_leave_their_events(kind: &str) {
@@ -372,7 +304,7 @@ on_both! {
         assert!(target.starts_with("invitation:") && target.len() > "invitation:".len(), "{target}");
         assert_eq!(seen[0], ok("invite", &olivia, &target, Some("njr"), Some("RRK")));
 
-        nothing_identifying(&app, &["Cara", "Sam Submitter", "Ivy", "Theatre system", secret.as_str(), "tsr_"]).await;
+        assert_audit_names_nobody(&app, &["Cara", "Sam Submitter", "Ivy", "Theatre system", secret.as_str(), "tsr_"]).await;
     }
 
     async fn a_dictionary_load_and_an_operator_appointment_are_stored_with_their_events(kind: &str) {
@@ -399,7 +331,7 @@ on_both! {
         app.store.make_operator(&olivia, app.clock.now(), &[note]).await.unwrap();
         let appointed = ok("operator.appoint", &Actor::System, &format!("user:{olivia}"), None, None);
         assert_eq!(admin_since(&app, from, Some("cli")).await, vec![appointed]);
-        nothing_identifying(&app, &["Olivia"]).await;
+        assert_audit_names_nobody(&app, &["Olivia"]).await;
     }
 
     async fn an_approval_or_revocation_whose_event_cannot_be_stored_fails_and_changes_nothing(kind: &str) {

@@ -6,51 +6,17 @@
 
 use reqwest::StatusCode;
 use serde_json::json;
-use tessera_audit::{Actor, AuditEvent, Outcome};
-use tessera_store::Store;
+use tessera_audit::{Actor, Outcome};
 
-use crate::helpers::{GOOD_PASSWORD, TestApp, spawn_app_with};
+use crate::helpers::{GOOD_PASSWORD, TestApp, assert_audit_names_nobody, audit_events, refuse_audit, spawn_app_with};
 use crate::on_both;
-
-/// Every event in the log, oldest first.
-async fn events(app: &TestApp) -> Vec<AuditEvent> {
-    let head = app.store.audit_head().await.unwrap();
-    app.store.audit_events(0, head.last_seq, 100_000).await.unwrap().into_iter().map(|r| r.event.unwrap()).collect()
-}
 
 /// The events after the first `from`, as (action, actor, target, outcome).
 async fn since(app: &TestApp, from: usize) -> Vec<(String, Actor, Option<String>, Outcome)> {
-    events(app).await[from..].iter().map(|e| (e.action.clone(), e.actor.clone(), e.target.clone(), e.outcome)).collect()
-}
-
-/// No field of any event holds an address, a name or the password.
-async fn nothing_identifying(app: &TestApp, words: &[&str]) {
-    for e in events(app).await {
-        let fields = [
-            Some(e.action.clone()),
-            e.registry.clone(),
-            e.organisation.clone(),
-            e.target.clone(),
-            e.purpose.clone(),
-            e.client.clone(),
-            e.request_id.clone(),
-            Some(format!("{:?}", e.actor)),
-        ];
-        for f in fields.into_iter().flatten() {
-            for w in words {
-                assert!(!f.to_lowercase().contains(&w.to_lowercase()), "event {} holds {w:?}: {f}", e.seq);
-            }
-        }
-    }
-}
-
-async fn sql(store: &Store, statements: &[&str]) {
-    for s in statements {
-        match store {
-            Store::Sqlite(pool) => drop(sqlx::query(sqlx::AssertSqlSafe(*s)).execute(pool).await.unwrap()),
-            Store::Postgres(pool) => drop(sqlx::query(sqlx::AssertSqlSafe(*s)).execute(pool).await.unwrap()),
-        }
-    }
+    audit_events(app).await[from..]
+        .iter()
+        .map(|e| (e.action.clone(), e.actor.clone(), e.target.clone(), e.outcome))
+        .collect()
 }
 
 on_both! {
@@ -72,7 +38,7 @@ on_both! {
             ]
         );
 
-        let n = events(&app).await.len();
+        let n = audit_events(&app).await.len();
         let (mut member, seed) = app.member(&mut op, "mia@trust.example", "Mia Member").await;
         let mia = app.store.user_by_email("mia@trust.example").await.unwrap().unwrap().id;
         let (mia_user, mia_target) = (Actor::User(mia.clone()), Some(format!("user:{mia}")));
@@ -91,7 +57,7 @@ on_both! {
         );
 
         // Sign out, a wrong password, an unknown address, then a full sign-in with one wrong code.
-        let n = events(&app).await.len();
+        let n = audit_events(&app).await.len();
         assert_eq!(member.post("/sign-out", &[]).await.status, StatusCode::SEE_OTHER);
         let mut b = app.browser();
         b.get("/sign-in").await;
@@ -116,11 +82,11 @@ on_both! {
                 ("mfa.success".into(), mia_user.clone(), mia_target.clone(), ok),
             ]
         );
-        let last = events(&app).await.pop().unwrap();
+        let last = audit_events(&app).await.pop().unwrap();
         assert_eq!(last.client.as_deref(), Some("127.0.0.1"), "the client's address");
 
         // The operator changes their password.
-        let n = events(&app).await.len();
+        let n = audit_events(&app).await.len();
         let new = "marmalade heron quarry 77";
         op.get("/account").await;
         let r = op
@@ -131,7 +97,7 @@ on_both! {
 
         // Three wrong passwords in a row lock the account (lock_after = 3 here; the sign-in above
         // cleared the earlier failure).
-        let n = events(&app).await.len();
+        let n = audit_events(&app).await.len();
         let mut c = app.browser();
         c.get("/sign-in").await;
         for _ in 0..3 {
@@ -148,7 +114,7 @@ on_both! {
             ]
         );
 
-        nothing_identifying(
+        assert_audit_names_nobody(
             &app,
             &["mia@trust.example", "Mia Member", "olivia@ops.example", "Olivia", GOOD_PASSWORD, new, "nobody@"],
         )
@@ -161,23 +127,8 @@ on_both! {
         app.member(&mut op, "mia@trust.example", "Mia Member").await;
         let mia = app.store.user_by_email("mia@trust.example").await.unwrap().unwrap();
         let sessions = app.store.user_sessions(&mia.id).await.unwrap().len();
-        let before = events(&app).await.len();
-        match &app.store {
-            Store::Sqlite(_) => {
-                sql(&app.store, &["CREATE TRIGGER refuse_audit BEFORE INSERT ON audit_events \
-                                   BEGIN SELECT RAISE(ABORT, 'the audit log refuses'); END"])
-                .await
-            }
-            Store::Postgres(_) => {
-                sql(&app.store, &[
-                    "CREATE FUNCTION refuse_audit() RETURNS trigger LANGUAGE plpgsql AS \
-                     $$ BEGIN RAISE EXCEPTION 'the audit log refuses'; END $$",
-                    "CREATE TRIGGER refuse_audit BEFORE INSERT ON audit_events \
-                     FOR EACH ROW EXECUTE FUNCTION refuse_audit()",
-                ])
-                .await
-            }
-        }
+        let before = audit_events(&app).await.len();
+        refuse_audit(&app.store).await;
         let mut b = app.browser();
         let r = b.post_json("/api/v1/session", json!({ "email": "mia@trust.example", "password": GOOD_PASSWORD })).await;
         assert_eq!(r.status, StatusCode::INTERNAL_SERVER_ERROR, "{}", r.body);
@@ -187,7 +138,7 @@ on_both! {
         assert_eq!(app.store.user_sessions(&mia.id).await.unwrap().len(), sessions, "no session started");
         let after = app.store.user(&mia.id).await.unwrap().unwrap();
         assert_eq!(after.last_sign_in_at, mia.last_sign_in_at, "nothing of the sign-in was stored");
-        assert_eq!(events(&app).await.len(), before);
+        assert_eq!(audit_events(&app).await.len(), before);
     }
 }
 

@@ -7,9 +7,9 @@
 use reqwest::StatusCode;
 use serde_json::json;
 use tessera_domain::{Dictionary, NhsNumber, RegistryId};
-use tessera_store::{AuditActor, AuditNote, AuditOutcome, Store};
+use tessera_store::{AuditActor, AuditNote, AuditOutcome};
 
-use crate::helpers::{Browser, TestApp, spawn_app};
+use crate::helpers::{Browser, TestApp, grant, spawn_app};
 use crate::on_both;
 use crate::records::world;
 
@@ -35,42 +35,6 @@ const NHS_1: &str = "9434765919";
 const NHS_2: &str = "9999999999";
 /// Valid, but nobody's.
 const NHS_UNKNOWN: &str = "4010232137";
-
-/// Test-only: gives `email`'s account `role` in `registry`, at `organisation` or registry-wide.
-async fn grant(app: &TestApp, email: &str, registry: &str, role: &str, organisation: Option<&str>) {
-    let user = app.store.user_by_email(email).await.unwrap().expect("account").id;
-    let (id, now, expires) = (format!("g-{email}-{registry}-{role}"), app.clock.now(), app.clock.now() + 365 * 86_400);
-    let sql = "INSERT INTO grants (id, user_id, registry_id, role, organisation, granted_at, expires_at) \
-               VALUES ($1, $2, $3, $4, $5, $6, $7)";
-    match &app.store {
-        Store::Sqlite(pool) => {
-            sqlx::query(sql)
-                .bind(&id)
-                .bind(&user)
-                .bind(registry)
-                .bind(role)
-                .bind(organisation)
-                .bind(now)
-                .bind(expires)
-                .execute(pool)
-                .await
-                .unwrap();
-        }
-        Store::Postgres(pool) => {
-            sqlx::query(sql)
-                .bind(&id)
-                .bind(&user)
-                .bind(registry)
-                .bind(role)
-                .bind(organisation)
-                .bind(now)
-                .bind(expires)
-                .execute(pool)
-                .await
-                .unwrap();
-        }
-    }
-}
 
 /// An invited, enrolled person with `role` in `registry`.
 async fn person(

@@ -5,6 +5,7 @@ use std::path::PathBuf;
 
 use base64::Engine as _;
 use reqwest::StatusCode;
+use tessera_audit::AuditEvent;
 use tessera_auth::{AccountSettings, Accounts, Clock, MailConfig, Mailer, PasswordPolicy};
 use tessera_store::Store;
 use tessera_testkit::TestDb;
@@ -229,6 +230,107 @@ impl BrowserExt for Browser {
         let r = self.post("/sign-in/verify", &[("code", &code)]).await;
         assert_eq!(r.location(), Some("/"), "{}", r.body);
         self.get("/").await
+    }
+}
+
+/// Every event in the audit log, oldest first.
+pub async fn audit_events(app: &TestApp) -> Vec<AuditEvent> {
+    let head = app.store.audit_head().await.unwrap();
+    app.store.audit_events(0, head.last_seq, 100_000).await.unwrap().into_iter().map(|r| r.event.unwrap()).collect()
+}
+
+/// Fails if any field of any audit event holds an email address or one of `words` (names,
+/// secrets), compared case-insensitively.
+pub async fn assert_audit_names_nobody(app: &TestApp, words: &[&str]) {
+    for e in audit_events(app).await {
+        let fields = [
+            Some(e.action.clone()),
+            e.registry.clone(),
+            e.organisation.clone(),
+            e.target.clone(),
+            e.purpose.clone(),
+            e.client.clone(),
+            e.request_id.clone(),
+            Some(format!("{:?}", e.actor)),
+        ];
+        for f in fields.into_iter().flatten() {
+            assert!(!f.contains('@'), "an address in {e:?}");
+            for w in words {
+                assert!(!f.to_lowercase().contains(&w.to_lowercase()), "{w:?} in {e:?}");
+            }
+        }
+    }
+}
+
+/// Runs set-up statements on the test database directly (never a value from a request).
+pub async fn sql(store: &Store, statements: &[&str]) {
+    for s in statements {
+        match store {
+            Store::Sqlite(pool) => drop(sqlx::query(sqlx::AssertSqlSafe(*s)).execute(pool).await.unwrap()),
+            Store::Postgres(pool) => drop(sqlx::query(sqlx::AssertSqlSafe(*s)).execute(pool).await.unwrap()),
+        }
+    }
+}
+
+/// Makes every insert into the audit log fail, as a full disk or a broken log would.
+pub async fn refuse_audit(store: &Store) {
+    match store {
+        Store::Sqlite(_) => {
+            sql(
+                store,
+                &["CREATE TRIGGER refuse_audit BEFORE INSERT ON audit_events \
+                   BEGIN SELECT RAISE(ABORT, 'the audit log refuses'); END"],
+            )
+            .await
+        }
+        Store::Postgres(_) => {
+            sql(
+                store,
+                &[
+                    "CREATE FUNCTION refuse_audit() RETURNS trigger LANGUAGE plpgsql AS \
+                     $$ BEGIN RAISE EXCEPTION 'the audit log refuses'; END $$",
+                    "CREATE TRIGGER refuse_audit BEFORE INSERT ON audit_events \
+                     FOR EACH ROW EXECUTE FUNCTION refuse_audit()",
+                ],
+            )
+            .await
+        }
+    }
+}
+
+/// Undoes [`refuse_audit`].
+pub async fn accept_audit(store: &Store) {
+    match store {
+        Store::Sqlite(_) => sql(store, &["DROP TRIGGER refuse_audit"]).await,
+        Store::Postgres(_) => sql(store, &["DROP TRIGGER refuse_audit ON audit_events"]).await,
+    }
+}
+
+/// Test-only: gives `email`'s account `role` in `registry` at `organisation` (`None`: every
+/// organisation) for a year, as an approved request would.
+pub async fn grant(app: &TestApp, email: &str, registry: &str, role: &str, organisation: Option<&str>) {
+    let user = app.store.user_by_email(email).await.unwrap().expect("account").id;
+    let (id, now, expires) = (format!("g-{email}-{registry}-{role}"), app.clock.now(), app.clock.now() + 365 * 86_400);
+    let sql = "INSERT INTO grants (id, user_id, registry_id, role, organisation, granted_at, expires_at) \
+               VALUES ($1, $2, $3, $4, $5, $6, $7)";
+    macro_rules! insert {
+        ($pool:expr) => {
+            sqlx::query(sql)
+                .bind(&id)
+                .bind(&user)
+                .bind(registry)
+                .bind(role)
+                .bind(organisation)
+                .bind(now)
+                .bind(expires)
+                .execute($pool)
+                .await
+                .unwrap()
+        };
+    }
+    match &app.store {
+        Store::Sqlite(pool) => drop(insert!(pool)),
+        Store::Postgres(pool) => drop(insert!(pool)),
     }
 }
 

@@ -7,9 +7,8 @@ use reqwest::StatusCode;
 use serde_json::json;
 use tessera_auth::{Client, SessionToken, TokenPermission, TokenSpec};
 use tessera_domain::{Dictionary, OdsCode, Organisation, OrganisationKind, RegistryId};
-use tessera_store::Store;
 
-use crate::helpers::{Browser, TestApp, spawn_app};
+use crate::helpers::{Browser, TestApp, grant, spawn_app};
 use crate::on_both;
 
 const DICTIONARY: &str = r#"
@@ -105,41 +104,6 @@ pub(crate) async fn world(app: &TestApp) {
     app.store.upsert_organisations(&[org("RAA"), org("RBB")]).await.unwrap();
 }
 
-/// Test-only: gives `email`'s account `role` in the test registry at `organisation`, as an
-/// approved request would.
-async fn grant(app: &TestApp, email: &str, role: &str, organisation: &str) {
-    let user = app.store.user_by_email(email).await.unwrap().expect("account").id;
-    let (id, now, expires) = (format!("g-{email}-{role}"), app.clock.now(), app.clock.now() + 365 * 86_400);
-    let sql = "INSERT INTO grants (id, user_id, registry_id, role, organisation, granted_at, expires_at) \
-               VALUES ($1, $2, 'tst', $3, $4, $5, $6)";
-    match &app.store {
-        Store::Sqlite(pool) => {
-            sqlx::query(sql)
-                .bind(&id)
-                .bind(&user)
-                .bind(role)
-                .bind(organisation)
-                .bind(now)
-                .bind(expires)
-                .execute(pool)
-                .await
-                .unwrap();
-        }
-        Store::Postgres(pool) => {
-            sqlx::query(sql)
-                .bind(&id)
-                .bind(&user)
-                .bind(role)
-                .bind(organisation)
-                .bind(now)
-                .bind(expires)
-                .execute(pool)
-                .await
-                .unwrap();
-        }
-    }
-}
-
 /// An invited, enrolled person with `role` at `organisation`.
 pub(crate) async fn person(
     app: &TestApp,
@@ -149,7 +113,7 @@ pub(crate) async fn person(
     organisation: &str,
 ) -> (Browser, Vec<u8>) {
     let (b, seed) = app.member(operator, email, &format!("Test {role} {organisation}")).await;
-    grant(app, email, role, organisation).await;
+    grant(app, email, "tst", role, Some(organisation)).await;
     (b, seed)
 }
 
