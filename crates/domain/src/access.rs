@@ -71,7 +71,16 @@ impl Role {
         use Permission::*;
         match self {
             Role::Controller => {
-                matches!(p, ReadRecords | SearchPatients | ExportRegistry | ReadAggregates | ReadAudit | ManageAccess)
+                matches!(
+                    p,
+                    ReadRecords
+                        | SearchPatients
+                        | ExportRegistry
+                        | ReadAggregates
+                        | ReadAudit
+                        | ManageAccess
+                        | RunRecall
+                )
             }
             Role::Submitter => matches!(p, ReadRecords | SearchPatients | WriteRecords),
             Role::Viewer => matches!(p, ReadRecords | SearchPatients),
@@ -345,6 +354,22 @@ impl Grants {
         Ok(ReadAggregates { registry: registry.clone() })
     }
 
+    /// The power to run device recalls over the registries where the caller is a safety officer or
+    /// controller (any scope): recall counts are aggregates, and each registry keeps control of its
+    /// data, so national and per-organisation counts only ever cover these registries.
+    pub fn recalls(&self) -> Result<RunRecalls, Denied> {
+        let registries: BTreeSet<RegistryId> = self
+            .grants
+            .iter()
+            .filter(|g| self.permits(g.role, Permission::RunRecall))
+            .map(|g| g.registry.clone())
+            .collect();
+        if registries.is_empty() {
+            return Err(Denied);
+        }
+        Ok(RunRecalls { principal: self.principal.clone(), registries })
+    }
+
     /// The power to read the audit log of `registry`.
     pub fn audit(&self, registry: &RegistryId) -> Result<ReadAudit, Denied> {
         match self.orgs_with(registry, Permission::ReadAudit)? {
@@ -451,6 +476,29 @@ impl ReadAudit {
     }
 }
 
+/// The power to create, close and count device recalls over some registries. Only
+/// [`Grants::recalls`] makes one.
+#[derive(Debug, Clone)]
+pub struct RunRecalls {
+    principal: Principal,
+    registries: BTreeSet<RegistryId>,
+}
+
+impl RunRecalls {
+    /// Who holds it.
+    pub fn principal(&self) -> &Principal {
+        &self.principal
+    }
+    /// The registries it covers (never empty).
+    pub fn registries(&self) -> &BTreeSet<RegistryId> {
+        &self.registries
+    }
+    /// Whether it covers `registry`.
+    pub fn covers(&self, registry: &RegistryId) -> bool {
+        self.registries.contains(registry)
+    }
+}
+
 /// The longest a grant or an API token may last: 12 months.
 pub const MAX_GRANT_SECONDS: i64 = 365 * 86_400;
 
@@ -518,6 +566,29 @@ mod tests {
         let t =
             Grants::for_token("t".into(), "u".into(), vec![], &reg("njr"), &ods("RRK"), vec![Permission::ReadRecords]);
         assert!(t.is_empty(), "an owner without grants gives the token nothing");
+    }
+
+    #[test]
+    fn recalls_cover_the_registries_of_safety_officers_and_controllers_only() {
+        let g = Grants::new(
+            Principal::User("u".into()),
+            vec![
+                grant("njr", Role::SafetyOfficer, Scope::All),
+                grant("bcir", Role::Controller, Scope::All),
+                grant("tst", Role::Submitter, Scope::All),
+            ],
+        );
+        let run = g.recalls().unwrap();
+        assert_eq!(run.registries().iter().map(|r| r.as_str()).collect::<Vec<_>>(), ["bcir", "njr"]);
+        assert!(run.covers(&reg("njr")) && !run.covers(&reg("tst")));
+        for role in [Role::Submitter, Role::Viewer, Role::Analyst, Role::Auditor] {
+            let g = Grants::new(Principal::User("u".into()), vec![grant("njr", role, Scope::All)]);
+            assert!(g.recalls().is_err(), "{role:?}");
+        }
+        let officer = vec![grant("njr", Role::SafetyOfficer, Scope::All)];
+        let t =
+            Grants::for_token("t".into(), "u".into(), officer, &reg("njr"), &ods("RRK"), vec![Permission::ReadRecords]);
+        assert!(t.recalls().is_err(), "a token without RunRecall in its mask runs no recall");
     }
 
     #[test]

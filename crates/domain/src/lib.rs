@@ -25,6 +25,7 @@ pub mod outliers;
 pub mod patient;
 pub mod problem;
 pub mod rates;
+pub mod recall;
 pub mod record;
 pub mod survival;
 
