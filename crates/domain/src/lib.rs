@@ -9,6 +9,7 @@
 
 pub mod access;
 pub mod analysis;
+pub mod catalogue;
 pub mod competing;
 pub mod cox;
 pub mod cusum;
