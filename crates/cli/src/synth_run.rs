@@ -6,6 +6,7 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{Context as _, bail};
 use rayon::prelude::*;
+use tessera_domain::outcomes::OutcomeSpec;
 use tessera_domain::{Dictionary, RegistryId};
 use tessera_store::{NewImplant, NewPatient, NewRecord, Store};
 use tessera_synth::{SynthPatient, World, ods};
@@ -31,6 +32,7 @@ const CHUNK: u64 = 4096;
 
 type Prepared = (NewPatient, Vec<NewRecord>, Vec<NewImplant>);
 
+#[allow(clippy::too_many_arguments)]
 fn prepare(
     world: &World,
     dict: &Dictionary,
@@ -38,6 +40,7 @@ fn prepare(
     cipher: &tessera_store::RegistryCipher,
     key_version: i32,
     p: &SynthPatient,
+    spec: Option<&OutcomeSpec>,
     today: Date,
 ) -> anyhow::Result<Prepared> {
     let text = p.text();
@@ -60,6 +63,15 @@ fn prepare(
         }
         let org = ods(world, r.organisation);
         let record = NewRecord::new(new_patient.id(), org, form, &valid, version);
+        // Site, side and date as the outcome statistics read them from the record itself.
+        let operation = if r.implants.is_empty() {
+            None
+        } else {
+            let values: Vec<(String, String)> = r.fields.iter().map(|(k, v)| ((*k).to_owned(), v.clone())).collect();
+            spec.and_then(|s| s.form(r.form))
+                .map(|f| f.read(&values).map(|facts| (f.site.clone(), facts)))
+                .transpose()?
+        };
         for i in &r.implants {
             implants.push(NewImplant {
                 record_id: record.id(),
@@ -69,6 +81,11 @@ fn prepare(
                 serial: i.serial.clone(),
                 expiry: Some(i.expiry),
                 entry: "synthetic",
+                patient_id: Some(new_patient.id()),
+                implanted_on: operation.as_ref().map(|(_, facts)| facts.date),
+                manufactured: Some(i.manufactured),
+                site: operation.as_ref().map(|(site, _)| site.clone()),
+                side: operation.as_ref().map(|(_, facts)| facts.side.clone()),
             });
         }
         records.push(record);
@@ -113,6 +130,7 @@ pub async fn synth_to_store(
             .await
             .with_context(|| format!("registry {registry} must be loaded before synth (tessera registry load)"))?;
         let (key_version, cipher) = store.registry_cipher(&id, master).await?;
+        let spec = OutcomeSpec::shipped(registry);
         let mut writer = store.writer(&id).await?;
         if writer.registry_has_patients().await? {
             // Each registry is filled in one transaction, so one that has patients is complete.
@@ -125,7 +143,7 @@ pub async fn synth_to_store(
             let prepared: anyhow::Result<Vec<Prepared>> = (start..end)
                 .into_par_iter()
                 .filter(|&i| world.registry_of(i) == registry)
-                .map(|i| prepare(world, &dict, version, &cipher, key_version, &world.patient(i), today))
+                .map(|i| prepare(world, &dict, version, &cipher, key_version, &world.patient(i), spec.as_ref(), today))
                 .collect();
             let prepared = prepared?;
             let mut patients = Vec::with_capacity(prepared.len());

@@ -23,6 +23,7 @@ mod outcomes;
 mod patients;
 mod pgcopy;
 mod pgcopy_read;
+mod recalls;
 mod record_access;
 mod records;
 mod registries;
@@ -48,6 +49,7 @@ pub use identity::{
 };
 pub use outcomes::{OutcomeData, Product, UNCATALOGUED};
 pub use patients::{NewPatient, PatientView};
+pub use recalls::{FollowUpRow, NewRecall, OrgCounts, RecallCounts, RecallRow, WorklistRow};
 pub use record_access::{EnteredRecord, IDENTITY_MISMATCH, RecordSummary, validate_entry};
 pub use records::{NewImplant, NewRecord, Revision, StoredRecord};
 pub use registries::{DictionaryLoad, LoadOutcome, RegistryInfo, StatsRow};

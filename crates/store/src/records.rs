@@ -116,6 +116,16 @@ pub struct NewImplant {
     pub expiry: Option<Date>,
     /// How it was entered: `scanned`, `manual` or `synthetic`.
     pub entry: &'static str,
+    /// The patient it was implanted in (the record's patient).
+    pub patient_id: Option<Uuid>,
+    /// The operation date (the record's).
+    pub implanted_on: Option<Date>,
+    /// The production date (GS1 AI 11), if known.
+    pub manufactured: Option<Date>,
+    /// The site operated on (`hip`, `knee`, `breast`; the record form's).
+    pub site: Option<String>,
+    /// The side, as the record codes it (`L`/`R`).
+    pub side: Option<String>,
 }
 
 /// One revision of a record.
@@ -154,9 +164,6 @@ pub struct StoredRecord {
 
 /// (registry, form, revision, dictionary version, data, reason, created at) as selected.
 type RevisionRow = (String, String, i32, i32, String, Option<String>, OffsetDateTime);
-/// (record, organisation, GTIN, lot, serial, expiry, entry) as selected.
-type ImplantRow = (Uuid, String, String, Option<String>, Option<String>, Option<Date>, String);
-
 /// Decodes [`encode_values`]'s array back to (field, text) pairs, using the form's fields.
 pub(crate) fn decode_values(form: &Form, data: &str) -> Result<Vec<(String, String)>> {
     let v: serde_json::Value =
@@ -320,24 +327,38 @@ impl Store {
 
     /// The implants of one procedure record.
     pub async fn implants_of(&self, record_id: Uuid) -> Result<Vec<NewImplant>> {
-        let rows: Vec<ImplantRow> = on_db!(self, pool => {
-            sqlx::query_as(
-                "SELECT record_id, organisation, gtin, lot, serial, expiry, entry FROM implants WHERE record_id = $1 ORDER BY id",
+        on_db!(self, pool => {
+            let rows = sqlx::query(
+                "SELECT record_id, organisation, gtin, lot, serial, expiry, entry, patient_id, implanted_on, manufactured, \
+                 site, side FROM implants WHERE record_id = $1 ORDER BY id",
             )
             .bind(record_id)
             .fetch_all(pool)
-            .await?
-        });
-        rows.into_iter()
-            .map(|(record_id, organisation, gtin, lot, serial, expiry, entry)| {
-                let entry = match entry.as_str() {
-                    "scanned" => "scanned",
-                    "manual" => "manual",
-                    "synthetic" => "synthetic",
-                    other => return Err(StoreError::Corrupt(format!("implant entry type {other:?}"))),
-                };
-                Ok(NewImplant { record_id, organisation, gtin, lot, serial, expiry, entry })
-            })
-            .collect()
+            .await?;
+            rows.iter()
+                .map(|r| {
+                    let entry = match r.try_get::<String, _>(6)?.as_str() {
+                        "scanned" => "scanned",
+                        "manual" => "manual",
+                        "synthetic" => "synthetic",
+                        other => return Err(StoreError::Corrupt(format!("implant entry type {other:?}"))),
+                    };
+                    Ok(NewImplant {
+                        record_id: r.try_get(0)?,
+                        organisation: r.try_get(1)?,
+                        gtin: r.try_get(2)?,
+                        lot: r.try_get(3)?,
+                        serial: r.try_get(4)?,
+                        expiry: r.try_get(5)?,
+                        entry,
+                        patient_id: r.try_get(7)?,
+                        implanted_on: r.try_get(8)?,
+                        manufactured: r.try_get(9)?,
+                        site: r.try_get(10)?,
+                        side: r.try_get(11)?,
+                    })
+                })
+                .collect()
+        })
     }
 }

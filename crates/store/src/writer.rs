@@ -11,7 +11,7 @@ use crate::BeginWrite as _;
 use crate::pgcopy::CopyBuf;
 use crate::{NewImplant, NewPatient, NewRecord, Result, Store, StoreError, now};
 
-/// Rows per multi-row INSERT. With at most 14 columns this stays under SQLite's limit of 32,766
+/// Rows per multi-row INSERT. With at most 16 columns this stays under SQLite's limit of 32,766
 /// bound parameters per statement (PostgreSQL allows 65,535).
 const CHUNK: usize = 1000;
 
@@ -293,14 +293,22 @@ impl Writer {
         let registry = self.registry.as_str().to_owned();
         let at = self.at;
         const COLUMNS: &str = "implants (id, record_id, record_revision, registry_id, organisation, gtin, lot, serial, \
-                               expiry, entry, created_at)";
+                               expiry, entry, created_at, patient_id, implanted_on, manufactured, site, side)";
         match &mut self.tx {
             Tx::Postgres(tx) => {
-                let mut buf = CopyBuf::new(implants.len() * 120);
+                let mut buf = CopyBuf::new(implants.len() * 180);
                 for i in implants {
-                    buf.row(11).uuid(Uuid::now_v7()).uuid(i.record_id).int4(1).text(&registry).text(&i.organisation);
+                    buf.row(16).uuid(Uuid::now_v7()).uuid(i.record_id).int4(1).text(&registry).text(&i.organisation);
                     buf.text(&i.gtin).opt_text(i.lot.as_deref()).opt_text(i.serial.as_deref()).date(i.expiry);
                     buf.text(i.entry).timestamptz(at);
+                    match i.patient_id {
+                        Some(p) => buf.uuid(p),
+                        None => buf.null(),
+                    };
+                    buf.date(i.implanted_on)
+                        .date(i.manufactured)
+                        .opt_text(i.site.as_deref())
+                        .opt_text(i.side.as_deref());
                 }
                 copy_in(tx, &format!("COPY {COLUMNS} FROM STDIN (FORMAT binary)"), buf).await?;
             }
@@ -318,7 +326,12 @@ impl Writer {
                             .push_bind(i.serial.as_deref())
                             .push_bind(i.expiry)
                             .push_bind(i.entry)
-                            .push_bind(at);
+                            .push_bind(at)
+                            .push_bind(i.patient_id)
+                            .push_bind(i.implanted_on)
+                            .push_bind(i.manufactured)
+                            .push_bind(i.site.as_deref())
+                            .push_bind(i.side.as_deref());
                     });
                     qb.build().execute(&mut **tx).await?;
                 }

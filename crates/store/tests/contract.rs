@@ -125,6 +125,11 @@ async fn add_hip_for(f: &Fixture, version: u32, dict: &Dictionary, nhs: &str) ->
         serial: None,
         expiry: Some(date!(2028 - 12 - 31)),
         entry: "manual",
+        patient_id: Some(new_patient.id()),
+        implanted_on: Some(date!(2024 - 05 - 01)),
+        manufactured: None,
+        site: Some("hip".into()),
+        side: Some("L".into()),
     }])
     .await
     .unwrap();

@@ -67,8 +67,11 @@ impl SynthConfig {
 pub struct SynthImplant {
     /// GTIN (UDI-DI).
     pub gtin: String,
-    /// Lot number.
+    /// Lot number: a production batch (manufacturer initial, production year and month, batch
+    /// 0-3), so a (GTIN, lot) has tens to hundreds of units, as a recalled batch does.
     pub lot: String,
+    /// Production date (GS1 AI 11): 30 to 269 days before the operation.
+    pub manufactured: Date,
     /// Serial number, for serialised devices.
     pub serial: Option<String>,
     /// Expiry date.
@@ -425,10 +428,20 @@ impl World {
 
     fn implant(&self, rng: &mut ChaCha8Rng, brand: &Brand, date: Date) -> SynthImplant {
         let gtin = brand.gtins[rng.random_range(0..brand.gtins.len())].clone();
-        let lot = format!("{}{:06}", &brand.manufacturer[..1], rng.random_range(0..1_000_000));
+        // One draw makes both the production date and the batch, as the lot's single draw did
+        // before production batches: the random stream, and so every other fact, is unchanged.
+        let r: i32 = rng.random_range(0..1_000_000);
+        let manufactured = date - Duration::days(30 + i64::from(r % 240));
+        let lot = format!(
+            "{}{:02}{:02}{}",
+            &brand.manufacturer[..1],
+            manufactured.year() % 100,
+            u8::from(manufactured.month()),
+            r / 240 % 4
+        );
         let serial = brand.serialised.then(|| format!("SN{:09}", rng.random_range(0..1_000_000_000u64)));
         let expiry = date + Duration::days(rng.random_range(180..1800));
-        SynthImplant { gtin, lot, serial, expiry }
+        SynthImplant { gtin, lot, manufactured, serial, expiry }
     }
 
     fn hip_primary(
