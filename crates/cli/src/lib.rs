@@ -6,6 +6,7 @@
 #![forbid(unsafe_code)]
 
 pub mod audit_cli;
+pub mod catalogue_cli;
 pub mod config;
 pub mod gs1_cli;
 pub mod import;

@@ -191,6 +191,11 @@ enum Command {
         #[command(subcommand)]
         command: tessera::audit_cli::AuditCommand,
     },
+    /// The device catalogue: `tessera catalogue load <file.csv>` adds a catalogue version.
+    Catalogue {
+        #[command(subcommand)]
+        command: tessera::catalogue_cli::CatalogueCommand,
+    },
     /// GS1 barcodes: `tessera gs1 parse <input>` shows what Tessera reads from a scan.
     Gs1 {
         #[command(subcommand)]
@@ -505,6 +510,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         }
         Command::Audit { command } => return tessera::audit_cli::run(config_path, command).await,
         Command::Gs1 { command } => return tessera::gs1_cli::run(command),
+        Command::Catalogue { command } => return tessera::catalogue_cli::run(config_path, command).await,
         Command::Operator { command: OperatorCommand::Invite { email, name, public_url } } => {
             let (settings, store) = open(config_path).await?;
             tessera::server::invite_operator(&settings, store, &email, &name, public_url).await?;
@@ -525,6 +531,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                     describe_load(&store.load_dictionary(&dict, "toml", &master, &[loaded_from_cli()]).await?)
                 );
             }
+            println!("{}", tessera::catalogue_cli::load_shipped(&store).await?);
             let world = World::new(SynthConfig::new(patients, seed));
             let started = std::time::Instant::now();
             report_synth(&synth_to_store(&store, &master, &world, today(), true).await?, started);
