@@ -237,6 +237,8 @@ async fn run_matrix(kind: &str) {
                 ("user", "someone".to_owned()),
                 ("grant", "g-controller".to_owned()),
                 ("request", "r-none".to_owned()),
+                ("org", world.org_b.clone()),
+                ("implant", "00000000-0000-4000-8000-000000000000".to_owned()),
             ])
         };
         variants.push(("other registry", base("bcir", &world.record_bcir)));

@@ -90,6 +90,42 @@ const CLASSIFIED: &[(&str, &str, Reads)] = &[
     ("GET", "/registries/{registry}/audit/patient", Not("an empty form")),
     ("POST", "/registries/{registry}/audit/patient", IdentifiableFor("subject_access")),
     ("GET", "/account/sign-ins", Not("the caller's own sign-ins")),
+    // Device recalls: counts are aggregates; a worklist names the patients of one organisation,
+    // read only for recall safety.
+    ("GET", "/recalls", Not("recalls: references and titles")),
+    ("GET", "/recalls/new", Not("an empty form")),
+    ("POST", "/recalls/new", Not("a write (audited as recall.create); on error it shows back only the caller's input")),
+    ("GET", "/recalls/{id}", Not("counts per organisation, no patient (audited as recall.counts)")),
+    ("POST", "/recalls/{id}/close", Not("a write (audited as recall.close)")),
+    ("GET", "/recalls/{id}/registries/{registry}/organisations/{org}", IdentifiableFor("recall_safety")),
+    ("GET", "/recalls/{id}/registries/{registry}/organisations/{org}/worklist.csv", IdentifiableFor("recall_safety")),
+    (
+        "POST",
+        "/recalls/{id}/registries/{registry}/organisations/{org}/implants/{implant}/follow-up",
+        Not("a write (audited as recall.followup); redirects to the worklist"),
+    ),
+    ("GET", "/api/v1/recalls", Not("recalls: references and titles")),
+    ("POST", "/api/v1/recalls", Not("a write: answers the new recall's id")),
+    ("GET", "/api/v1/recalls/{id}", Not("counts per organisation, no patient (audited as recall.counts)")),
+    ("GET", "/api/v1/recalls/{id}/org-counts", Not("counts per organisation (audited as recall.counts)")),
+    ("GET", "/api/v1/recalls/{id}/worklist", IdentifiableFor("recall_safety")),
+    (
+        "POST",
+        "/api/v1/recalls/{id}/implants/{implant}/follow-up",
+        Not("a write: answers the unit's follow-up steps, no patient"),
+    ),
+    // Implant capture: a record's units (GTIN, lot, serial), never its patient.
+    ("GET", "/registries/{registry}/records/{id}/components", Not("the record's units, no patient")),
+    (
+        "POST",
+        "/registries/{registry}/records/{id}/components",
+        Not("a write (audited as implant.add): the record's units and any matching recall"),
+    ),
+    (
+        "POST",
+        "/api/v1/registries/{registry}/records/{id}/components",
+        Not("a write: answers the unit and any matching recall"),
+    ),
     // Access management: staff accounts and grants, no patient data.
     ("GET", "/access", Not("the caller's grants")),
     ("POST", "/access", Not("an access request")),
@@ -167,6 +203,10 @@ struct World {
     user: String,
     /// The registry's auditor, who reads the subject-access report.
     auditor: String,
+    /// A recall reaching the patient's implant, started by the auditor (also a safety officer).
+    recall: String,
+    /// The patient's organisation (ODS code).
+    org: String,
 }
 
 impl World {
@@ -199,6 +239,21 @@ async fn request(b: &mut Browser, w: &World, method: &str, path: &str, purpose: 
     let registry_path = path.replace("{registry}", "njr").replace("{id}", &w.record);
     let query = |sep: char| purpose.map(|p| format!("{sep}purpose={p}")).unwrap_or_default();
     match (method, path) {
+        ("GET", _) if path.contains("/recalls/") => {
+            // A worklist is read for recall safety only: with a purpose, that one.
+            let purpose = purpose.map(|_| "recall_safety");
+            let at = path.replace("{id}", &w.recall).replace("{registry}", "njr").replace("{org}", &w.org);
+            let query = match (at.starts_with("/api/"), purpose) {
+                (true, p) => format!(
+                    "?registry=njr&organisation={}{}",
+                    w.org,
+                    p.map(|p| format!("&purpose={p}")).unwrap_or_default()
+                ),
+                (false, Some(p)) => format!("?purpose={p}"),
+                (false, None) => String::new(),
+            };
+            b.get(&format!("{at}{query}")).await
+        }
         ("GET", _) => b.get(&format!("{registry_path}{}", query('?'))).await,
         ("POST", "/registries/{registry}/records/search") => {
             b.get("/registries/njr/records/search").await;
@@ -243,6 +298,13 @@ fn expected(w: &World, method: &str, path: &str) -> Read {
             Read { action: "patient.search", target: patient }
         }
         ("POST", "/registries/{registry}/audit/patient") => Read { action: "audit.subject_access", target: patient },
+        ("GET", "/recalls/{id}/registries/{registry}/organisations/{org}")
+        | ("GET", "/api/v1/recalls/{id}/worklist") => {
+            Read { action: "recall.worklist", target: Some(format!("recall:{}", w.recall)) }
+        }
+        ("GET", "/recalls/{id}/registries/{registry}/organisations/{org}/worklist.csv") => {
+            Read { action: "recall.worklist_download", target: Some(format!("recall:{}", w.recall)) }
+        }
         _ => panic!("{method} {path}: no expectation"),
     }
 }
@@ -331,7 +393,28 @@ async fn make_world(db: &TestDb) -> (Env, Server, Browser, Browser, World) {
     let auditor_id = sql_text(db, "SELECT id FROM users WHERE email = $1", &[auditor_email]).await;
     let record = sql_uuid(db, "SELECT id FROM records WHERE registry_id = 'njr' LIMIT 1", &[]).await.to_string();
     let patient = sql_uuid(db, "SELECT patient_id FROM records WHERE registry_id = 'njr' LIMIT 1", &[]).await;
-    (env, server, submitter, auditor, World { record, patient, nhs, postcode, user, auditor: auditor_id })
+    // The patient's implant is scanned in, and the auditor, also a safety officer, recalls it.
+    let mut submitter = submitter;
+    let mut auditor = auditor;
+    let r = submitter
+        .post_json(
+            &format!("/api/v1/registries/njr/records/{record}/components"),
+            serde_json::json!({ "scan": "(01)05012345678900(10)AUDITLOT" }),
+        )
+        .await;
+    assert_eq!(r.status, 201, "{}", r.body);
+    grant(db, auditor_email, "njr", "safety_officer", None).await;
+    let r = auditor
+        .post_json(
+            "/api/v1/recalls",
+            serde_json::json!({ "reference": "AUDIT-1", "title": "Audit reads", "manufacturer": "Acme",
+                                "gtins": "05012345678900", "lots": "AUDITLOT" }),
+        )
+        .await;
+    assert_eq!(r.status, 201, "{}", r.body);
+    let recall = serde_json::from_str::<serde_json::Value>(&r.body).unwrap()["id"].as_str().unwrap().to_owned();
+    let world = World { record, patient, nhs, postcode, user, auditor: auditor_id, recall, org };
+    (env, server, submitter, auditor, world)
 }
 
 /// Makes every append to the audit log fail, as a full disk or a broken connection would.

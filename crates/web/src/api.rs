@@ -53,7 +53,14 @@ pub fn routes() -> Routes {
         crate::records::api_search,
         crate::audit_api::checkpoint,
         crate::audit_api::inclusion,
-        crate::audit_api::consistency
+        crate::audit_api::consistency,
+        crate::recalls::api_list,
+        crate::recalls::api_create,
+        crate::recalls::api_counts,
+        crate::recalls::api_org_counts,
+        crate::recalls::api_worklist,
+        crate::recalls::api_follow_up,
+        crate::components::api_capture
     )
 )]
 struct ApiDoc;

@@ -25,10 +25,13 @@ mod audit_api;
 mod audit_pages;
 mod audit_views;
 pub mod caller;
+mod components;
 mod error;
 pub mod http;
 mod outcomes;
 mod pages;
+mod recall_views;
+mod recalls;
 mod record_views;
 mod records;
 pub mod routes;
@@ -149,9 +152,16 @@ pub(crate) fn all_routes() -> routes::Routes {
         .merge(access_pages::routes())
         .merge(records::routes())
         .merge(audit_pages::routes())
+        .merge(recalls::routes())
+        .merge(components::routes())
         .nest(
             "/api/v1",
-            api::routes().merge(outcomes::api_routes()).merge(records::api_routes()).merge(audit_api::routes()),
+            api::routes()
+                .merge(outcomes::api_routes())
+                .merge(records::api_routes())
+                .merge(audit_api::routes())
+                .merge(recalls::api_routes())
+                .merge(components::api_routes()),
         )
         .get("/api/openapi.json", api::openapi)
         .get("/health", || async { "ok" })
