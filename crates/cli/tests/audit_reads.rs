@@ -90,6 +90,11 @@ const CLASSIFIED: &[(&str, &str, Reads)] = &[
     ("GET", "/registries/{registry}/audit/patient", Not("an empty form")),
     ("POST", "/registries/{registry}/audit/patient", IdentifiableFor("subject_access")),
     ("GET", "/account/sign-ins", Not("the caller's own sign-ins")),
+    // The device catalogue describes products, never patients.
+    ("GET", "/catalogue", Not("the device catalogue: products, no patient")),
+    ("GET", "/catalogue/review", Not("unknown GTINs: products, no patient")),
+    ("POST", "/catalogue/review", Not("a write (audited as catalogue.dismiss)")),
+    ("GET", "/api/v1/catalogue", Not("the device catalogue: products, no patient")),
     // Device recalls: counts are aggregates; a worklist names the patients of one organisation,
     // read only for recall safety.
     ("GET", "/recalls", Not("recalls: references and titles")),

@@ -25,6 +25,7 @@ mod audit_api;
 mod audit_pages;
 mod audit_views;
 pub mod caller;
+mod devices;
 mod components;
 mod error;
 pub mod http;
@@ -152,6 +153,7 @@ pub(crate) fn all_routes() -> routes::Routes {
         .merge(access_pages::routes())
         .merge(records::routes())
         .merge(audit_pages::routes())
+        .merge(devices::routes())
         .merge(recalls::routes())
         .merge(components::routes())
         .nest(

@@ -9,6 +9,7 @@ mod accounts;
 mod audit_admin;
 mod audit_auth;
 mod audit_pages;
+mod catalogue;
 mod components;
 mod networks;
 mod platform;
