@@ -377,6 +377,35 @@ try {
   if (!sam.url().includes('purpose=recall_safety')) throw new Error(`the purpose was not carried on: ${sam.url()}`);
   await check(sam, 'record-corrected');
 
+  // 7c. A recall, and the scan that meets it. Carol, the registry's controller, opens a recall of
+  //     one lot of a femoral stem; Sam then scans a unit of that lot into his record as a theatre
+  //     scanner types it (symbology identifier, then the elements, a group separator, ASCII 29,
+  //     ending the variable-length serial) and is warned as soon as it is recorded.
+  const RECALL_GTIN = '05012345001005';
+  const RECALL_LOT = 'A2603X7';
+  await carol.goto(`${BASE}/recalls/new`);
+  await expectHeading(carol, 'Start a recall');
+  await check(carol, 'recall-new');
+  await carol.fill('#reference', 'MDA/2026/014');
+  await carol.fill('#title', 'Taper stem: fracture of the neck');
+  await carol.fill('#manufacturer', 'Aldgate Orthopaedics');
+  await carol.fill('#gtins', RECALL_GTIN);
+  await carol.fill('#lots', RECALL_LOT);
+  await carol.click('#create-recall');
+  await expectHeading(carol, 'Taper stem: fracture of the neck');
+  await check(carol, 'recall-dashboard');
+  // Sam is still on his corrected record, which offers the way to record its components.
+  await sam.click('#add-components');
+  await expectHeading(sam, 'Implanted components');
+  await check(sam, 'components');
+  await sam.locator('#scan').pressSequentially(`]d201${RECALL_GTIN}21SN7731\u001d10${RECALL_LOT}`);
+  await sam.click('#save-scan');
+  await sam.locator('#recall-warning').waitFor();
+  const warning = await sam.locator('#recall-warning').innerText();
+  if (!warning.includes('MDA/2026/014')) throw new Error(`the recall warning does not name the recall: ${warning}`);
+  if (!(await sam.locator('#components').innerText()).includes(RECALL_LOT)) throw new Error('the scanned unit was not recorded');
+  await check(sam, 'components-recall-warning');
+
   // 8. A submitter of another organisation cannot find it: the search says no match, and the
   //    record's own address is "not found".
   const dan = await newMember('Dan Datamanager', 'dan.datamanager@other.example', 'dan');

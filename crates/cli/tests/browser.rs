@@ -5,7 +5,8 @@
 //! with `tessera operator invite`), Carol approves Sam, Sam enters a record, sees every validation
 //! error, corrects it and saves, is asked why before the saved record (identifiable) is shown,
 //! then finds the patient with a stated purpose and opens and corrects the record from the
-//! results without being asked again; Dan at another organisation searches and finds nothing and gets
+//! results without being asked again; Carol opens a recall of one lot and Sam, scanning a unit of
+//! that lot into his record (symbology identifier, group separator), is warned at once; Dan at another organisation searches and finds nothing and gets
 //! 404 at the record's address; Carol visits the outcome statistics (registry page, a
 //! Kaplan–Meier chart, the funnel plot) on synthetic data; sign-out. axe-core runs on every
 //! page and a screenshot of each kept under `target/tmp/browser/`. The server logs at `debug`
