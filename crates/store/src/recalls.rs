@@ -513,33 +513,7 @@ impl Store {
         let registries: Vec<String> = run.registries().iter().map(|r| r.as_str().to_owned()).collect();
         let units = self.matched_units(&recall, &registries, None).await?;
         let revised = self.revisions(&units).await?;
-        let mut per_org: BTreeMap<(String, String), OrgCounts> = BTreeMap::new();
-        for u in &units {
-            let c = per_org.entry((u.registry.clone(), u.organisation.clone())).or_insert_with(|| OrgCounts {
-                registry: u.registry.clone(),
-                organisation: u.organisation.clone(),
-                total: 0,
-                implanted: 0,
-                revised: 0,
-                deceased: 0,
-                opted_out: 0,
-                new_since_seen: 0,
-                by_status: FollowUp::ALL.iter().map(|f| (*f, 0)).collect(),
-            });
-            c.total += 1;
-            if revised.contains_key(&u.implant_id) {
-                c.revised += 1;
-            } else {
-                c.implanted += 1;
-            }
-            c.deceased += u64::from(u.deceased_on.is_some());
-            c.opted_out += u64::from(u.opted_out);
-            c.new_since_seen += u64::from(u.seen_at.is_none_or(|s| u.created_at > s));
-            if let Some(slot) = c.by_status.iter_mut().find(|(f, _)| *f == u.status) {
-                slot.1 += 1;
-            }
-        }
-        let per_org: Vec<OrgCounts> = per_org.into_values().collect();
+        let per_org = per_org_counts(&units, &revised);
         let sum = |f: fn(&OrgCounts) -> u64| per_org.iter().map(f).sum::<u64>();
         let (total, deceased) = (sum(|c| c.total), sum(|c| c.deceased));
         Ok(RecallCounts {
@@ -551,6 +525,22 @@ impl Store {
             opted_out: sum(|c| c.opted_out),
             per_org,
         })
+    }
+
+    /// The per-organisation counts of a recall at the organisations `read` covers in its
+    /// registry: the dashboard of someone who reads records there (and so may open those
+    /// worklists) but runs no recalls. [`StoreError::NotFound`] for an unknown recall.
+    pub async fn recall_counts_at(&self, read: &RecordsRead, id: Uuid) -> Result<Vec<OrgCounts>> {
+        let recall = self.recall_or_not_found(id).await?;
+        let registries = vec![read.registry().as_str().to_owned()];
+        let units: Vec<Unit> = self
+            .matched_units(&recall, &registries, None)
+            .await?
+            .into_iter()
+            .filter(|u| OdsCode::parse(&u.organisation).is_ok_and(|o| read.covers(&o)))
+            .collect();
+        let revised = self.revisions(&units).await?;
+        Ok(per_org_counts(&units, &revised))
     }
 
     /// How many units a recall reaches at each organisation, over the registries `run` covers:
@@ -818,4 +808,35 @@ impl Store {
             .filter(|r| r.status == RecallStatus::Open && r.criteria.matches(unit))
             .collect())
     }
+}
+
+/// Units counted per (registry, organisation), in that order.
+fn per_org_counts(units: &[Unit], revised: &HashMap<Uuid, Date>) -> Vec<OrgCounts> {
+    let mut per_org: BTreeMap<(String, String), OrgCounts> = BTreeMap::new();
+    for u in units {
+        let c = per_org.entry((u.registry.clone(), u.organisation.clone())).or_insert_with(|| OrgCounts {
+            registry: u.registry.clone(),
+            organisation: u.organisation.clone(),
+            total: 0,
+            implanted: 0,
+            revised: 0,
+            deceased: 0,
+            opted_out: 0,
+            new_since_seen: 0,
+            by_status: FollowUp::ALL.iter().map(|f| (*f, 0)).collect(),
+        });
+        c.total += 1;
+        if revised.contains_key(&u.implant_id) {
+            c.revised += 1;
+        } else {
+            c.implanted += 1;
+        }
+        c.deceased += u64::from(u.deceased_on.is_some());
+        c.opted_out += u64::from(u.opted_out);
+        c.new_since_seen += u64::from(u.seen_at.is_none_or(|s| u.created_at > s));
+        if let Some(slot) = c.by_status.iter_mut().find(|(f, _)| *f == u.status) {
+            slot.1 += 1;
+        }
+    }
+    per_org.into_values().collect()
 }

@@ -502,26 +502,10 @@ async fn dashboard_page(
                 ("Patients who have died".to_owned(), counts.deceased.to_string()),
                 ("Patients with a national data opt-out".to_owned(), counts.opted_out.to_string()),
             ];
-            let orgs = counts
-                .per_org
-                .iter()
-                .map(|o| OrgRow {
-                    registry: o.registry.clone(),
-                    organisation: o.organisation.clone(),
-                    counted: true,
-                    total: o.total,
-                    implanted: o.implanted,
-                    revised: o.revised,
-                    deceased: o.deceased,
-                    opted_out: o.opted_out,
-                    by_status: status_counts(&o.by_status),
-                    new_since_seen: o.new_since_seen,
-                    worklist: covers(&o.registry, &o.organisation),
-                })
-                .collect();
+            let orgs = counts.per_org.iter().map(|o| counted_row(o, covers(&o.registry, &o.organisation))).collect();
             (national, orgs)
         }
-        None => (vec![], own_rows(&caller.grants)),
+        None => (vec![], own_rows(&state, &caller.grants, id).await?),
     };
     let page = RecallDashboardPage {
         l: Layout::new(&format!("Recall {}", recall.header.reference), &caller.ctx),
@@ -540,32 +524,54 @@ async fn dashboard_page(
     Ok(render(&page))
 }
 
-/// The rows of the caller's own organisations, for a person who reads records at named
-/// organisations but runs no recalls: a link to each worklist. Their counts need a store query
-/// scoped to a `RecordsRead` (`recall_counts_at`, requested in the design notes), which does not
-/// exist yet, so these rows carry no counts.
-fn own_rows(grants: &Grants) -> Vec<OrgRow> {
+/// One organisation's counts as a dashboard row.
+fn counted_row(o: &tessera_store::OrgCounts, worklist: bool) -> OrgRow {
+    OrgRow {
+        registry: o.registry.clone(),
+        organisation: o.organisation.clone(),
+        counted: true,
+        total: o.total,
+        implanted: o.implanted,
+        revised: o.revised,
+        deceased: o.deceased,
+        opted_out: o.opted_out,
+        by_status: status_counts(&o.by_status),
+        new_since_seen: o.new_since_seen,
+        worklist,
+    }
+}
+
+/// The rows of the caller's own organisations, for a person who reads records but runs no
+/// recalls: each organisation's counts within the caller's `RecordsRead` (`recall_counts_at`)
+/// and a link to its worklist. An organisation the caller reads without a matching unit shows
+/// as zero, so "nothing here" is an answer rather than a missing row.
+async fn own_rows(state: &AppState, grants: &Grants, id: uuid::Uuid) -> Result<Vec<OrgRow>, WebError> {
+    let store = state.accounts().store();
     let mut rows = Vec::new();
     for registry in grants.registries() {
         let Ok(read) = grants.records_read(&registry) else { continue };
-        let OrgSet::Only(orgs) = read.orgs() else { continue };
-        for org in orgs {
-            rows.push(OrgRow {
-                registry: registry.to_string(),
-                organisation: org.to_string(),
-                counted: false,
-                total: 0,
-                implanted: 0,
-                revised: 0,
-                deceased: 0,
-                opted_out: 0,
-                by_status: vec![],
-                new_since_seen: 0,
-                worklist: true,
-            });
+        let counts = store.recall_counts_at(&read, id).await.map_err(store_error)?;
+        rows.extend(counts.iter().map(|o| counted_row(o, true)));
+        if let OrgSet::Only(orgs) = read.orgs() {
+            for org in orgs {
+                if !counts.iter().any(|c| c.organisation == org.as_str()) {
+                    let zero = tessera_store::OrgCounts {
+                        registry: registry.to_string(),
+                        organisation: org.to_string(),
+                        total: 0,
+                        implanted: 0,
+                        revised: 0,
+                        deceased: 0,
+                        opted_out: 0,
+                        new_since_seen: 0,
+                        by_status: vec![],
+                    };
+                    rows.push(counted_row(&zero, true));
+                }
+            }
         }
     }
-    rows
+    Ok(rows)
 }
 
 /// The worklist's purpose, from `?purpose=`, and a notice carried after a follow-up.

@@ -176,6 +176,9 @@ on_both! {
         let page = a.get(&format!("/recalls/{id}")).await;
         assert_eq!(page.status, StatusCode::OK, "{}", page.body);
         assert!(page.body.contains(&worklist(&id, "RAA")) && !page.body.contains("RBB"), "{}", page.body);
+        // ... counted within A's own reach: one unit, new to A until its worklist is opened.
+        let row = page.body.split("id=\"org-tst-RAA\"").nth(1).unwrap().split("</tr>").next().unwrap();
+        assert!(row.contains(">1<") && row.contains("1 new since you last looked"), "{row}");
         assert_eq!(a.get(&format!("/api/v1/recalls/{id}")).await.status, StatusCode::NOT_FOUND);
         let list = a.get("/recalls").await;
         assert!(list.body.contains("MDA-2026-001") && !list.body.contains("id=\"new-recall\""));
@@ -188,6 +191,8 @@ on_both! {
         let page = a.get(&format!("{}?purpose=recall_safety", worklist(&id, "RBB"))).await;
         assert_eq!(page.status, StatusCode::NOT_FOUND);
         assert!(!page.body.contains(FAMILY_B));
+        let page = a.get(&format!("/recalls/{id}")).await;
+        assert!(!page.body.contains("new since you last looked"), "opening the worklist marks its units seen");
         let csv = a.get(&format!("{}/worklist.csv?purpose=recall_safety", worklist(&id, "RAA"))).await;
         assert_eq!(csv.status, StatusCode::OK);
         assert!(csv.headers["content-type"].to_str().unwrap().starts_with("text/csv"));
