@@ -18,7 +18,10 @@
 //! - `invite`, `invitation.accept`, `operator.invite`, `access.request`, `access.approve`,
 //!   `access.decline`, `grant.create`, `grant.recertify`, `grant.revoke`, `account.suspend`,
 //!   `account.reactivate`, `operator.appoint`, `token.create`, `token.revoke`, `networks.set`,
-//!   `dictionary.load`.
+//!   `dictionary.load`, `catalogue.load`, `catalogue.dismiss`.
+//! - Devices and recalls (written by the web crate's handlers through the store):
+//!   `implant.add`, `recall.create`, `recall.close`, `recall.counts`, `recall.worklist`,
+//!   `recall.worklist_download`, `recall.followup`.
 
 use tessera_store::{AuditActor, AuditNote, AuditOutcome};
 
