@@ -60,7 +60,8 @@ pub fn routes() -> Routes {
         crate::recalls::api_org_counts,
         crate::recalls::api_worklist,
         crate::recalls::api_follow_up,
-        crate::components::api_capture
+        crate::components::api_capture,
+        crate::devices::search_api
     )
 )]
 struct ApiDoc;

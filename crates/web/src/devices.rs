@@ -42,7 +42,7 @@ fn internal(e: StoreError) -> WebError {
 }
 
 /// One product as shown and as the API answers it.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct ProductRow {
     /// GTIN, 14 digits.
     pub gtin: String,
@@ -78,7 +78,7 @@ impl From<CatalogueEntry> for ProductRow {
 }
 
 #[derive(Debug, Default, Deserialize)]
-struct SearchQuery {
+pub(crate) struct SearchQuery {
     #[serde(default)]
     q: String,
 }
@@ -117,15 +117,19 @@ async fn search_page(
 }
 
 /// The API's answer to a catalogue search.
-#[derive(Debug, Serialize)]
-struct SearchBody {
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct SearchBody {
     /// The search text as used.
     q: String,
     /// Matching products, at most 100.
     products: Vec<ProductRow>,
 }
 
-async fn search_api(_: ApiCaller, State(state): State<AppState>, Query(query): Query<SearchQuery>) -> Response {
+/// `GET /api/v1/catalogue?q=`: products whose GTIN starts with `q` or whose manufacturer, brand,
+/// model, catalogue number or category contains its words.
+#[utoipa::path(get, path = "/api/v1/catalogue", params(("q" = Option<String>, Query, description = "search text")),
+    responses((status = 200, body = SearchBody), (status = 401, description = "no session or token")))]
+pub(crate) async fn search_api(_: ApiCaller, State(state): State<AppState>, Query(query): Query<SearchQuery>) -> Response {
     let q = query.text();
     match state.accounts().store().catalogue_search(&q, SEARCH_LIMIT).await {
         Ok(products) => {

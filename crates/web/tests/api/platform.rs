@@ -52,6 +52,14 @@ on_both! {
         for path in ["/api/v1/session", "/api/v1/session/totp", "/api/v1/me", "/api/v1/sessions"] {
             assert!(doc["paths"].get(path).is_some(), "{path} documented");
         }
+        // Every JSON route the application serves is in the document, with its method.
+        let missing: Vec<String> = tessera_web::routes::route_table()
+            .into_iter()
+            .filter(|r| r.path.starts_with("/api/v1/"))
+            .filter(|r| doc["paths"][r.path.as_str()].get(r.method.to_lowercase()).is_none())
+            .map(|r| format!("{} {}", r.method, r.path))
+            .collect();
+        assert!(missing.is_empty(), "API routes missing from the OpenAPI document: {missing:?}");
     }
 
     async fn forms_without_the_csrf_token_are_refused(kind: &str) {
