@@ -40,9 +40,7 @@ use sqlx::{PgPool, SqlitePool};
 pub use access::{ApiTokenRow, GrantRow, NetworkRow, NewApiToken};
 pub use audit::{Appended, AuditFault, AuditHead, AuditNote, AuditRow, AuditTree, StoredCheckpoint};
 pub use audit_query::{ActionFilter, ActorName, AuditEntry, AuditFilter, AuditListing, AuditPage, MAX_AUDIT_PAGE};
-pub use devices::{
-    CatalogueEntry, CatalogueLoad, CatalogueVersion, MAX_CATALOGUE_SEARCH, UnknownGtin, UnknownStatus,
-};
+pub use devices::{CatalogueEntry, CatalogueLoad, CatalogueVersion, MAX_CATALOGUE_SEARCH, UnknownGtin, UnknownStatus};
 pub use identity::{
     AccountCounts, FactorKind, FailureState, LinkPurpose, LiveLink, NewLink, NewSession, PasskeyRow, SessionRow,
     SessionStage, TotpRow, UserRow,

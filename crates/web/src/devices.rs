@@ -129,7 +129,11 @@ pub struct SearchBody {
 /// model, catalogue number or category contains its words.
 #[utoipa::path(get, path = "/api/v1/catalogue", params(("q" = Option<String>, Query, description = "search text")),
     responses((status = 200, body = SearchBody), (status = 401, description = "no session or token")))]
-pub(crate) async fn search_api(_: ApiCaller, State(state): State<AppState>, Query(query): Query<SearchQuery>) -> Response {
+pub(crate) async fn search_api(
+    _: ApiCaller,
+    State(state): State<AppState>,
+    Query(query): Query<SearchQuery>,
+) -> Response {
     let q = query.text();
     match state.accounts().store().catalogue_search(&q, SEARCH_LIMIT).await {
         Ok(products) => {
