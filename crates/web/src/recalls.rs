@@ -31,7 +31,6 @@ use axum::body::Bytes;
 use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Redirect, Response};
-use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use tessera_domain::access::{Grants, OrgSet, Principal, RecordsRead, RunRecalls};
 use tessera_domain::recall::{FollowUp, RecallCriteria, RecallInput};
@@ -48,7 +47,7 @@ use crate::caller::{ApiCaller, Caller};
 use crate::error::WebError;
 use crate::recall_views::*;
 use crate::record_views::{Choice, Problem, PurposePage};
-use crate::records::ApiError;
+use crate::records::{ApiError, json_body};
 use crate::routes::Routes;
 use crate::session::{CsrfForm, StepUp};
 use crate::views::{Layout, MessagePage, render};
@@ -871,22 +870,6 @@ async fn follow_up(
 }
 
 // ----- API -----
-
-/// Reads a JSON body (`Content-Type: application/json` only).
-fn json_body<T: DeserializeOwned>(headers: &HeaderMap, body: &Bytes) -> Result<T, ApiError> {
-    let json = headers
-        .get(header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| v.split(';').next().is_some_and(|t| t.trim().eq_ignore_ascii_case("application/json")));
-    if !json {
-        return Err(ApiError::Status(
-            StatusCode::UNSUPPORTED_MEDIA_TYPE,
-            "send a JSON body (Content-Type: application/json)",
-        ));
-    }
-    serde_json::from_slice(body)
-        .map_err(|_| ApiError::Status(StatusCode::BAD_REQUEST, "the body is not JSON of the documented shape"))
-}
 
 /// A recall.
 #[derive(Debug, Serialize, ToSchema)]

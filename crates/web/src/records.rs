@@ -1146,7 +1146,7 @@ impl IntoResponse for ApiError {
 
 /// Reads a JSON body. Requires `Content-Type: application/json` (which no cross-site form can
 /// send), and answers a body that does not fit with one sentence that repeats none of it.
-fn json_body<T: DeserializeOwned>(headers: &HeaderMap, body: &Bytes) -> Result<T, ApiError> {
+pub(crate) fn json_body<T: DeserializeOwned>(headers: &HeaderMap, body: &Bytes) -> Result<T, ApiError> {
     let json = headers
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
