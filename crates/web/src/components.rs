@@ -27,7 +27,7 @@ use tessera_domain::gs1::{self, GS, Gtin};
 use tessera_domain::recall::{MAX_LOT_LEN, UnitFacts};
 use tessera_domain::{OdsCode, RegistryId};
 use tessera_store::{AuditActor, AuditNote, AuditOutcome, NewImplant, StoreError, StoredRecord};
-use time::{Date, OffsetDateTime};
+use time::Date;
 use utoipa::ToSchema;
 use uuid::Uuid;
 
@@ -36,7 +36,7 @@ use crate::caller::{ApiCaller, Caller};
 use crate::error::WebError;
 use crate::recall_views::*;
 use crate::record_views::Problem;
-use crate::records::ApiError;
+use crate::records::{ApiError, store_error, today};
 use crate::routes::Routes;
 use crate::session::CsrfForm;
 use crate::views::{Layout, render};
@@ -58,17 +58,6 @@ pub fn api_routes() -> Routes {
 
 fn internal(e: StoreError) -> WebError {
     WebError::Internal(e.into())
-}
-
-fn store_error(e: StoreError) -> WebError {
-    match e {
-        StoreError::NotFound(_) => WebError::NotFound,
-        e => WebError::Internal(e.into()),
-    }
-}
-
-fn today(state: &AppState) -> Date {
-    OffsetDateTime::from_unix_timestamp(state.accounts().clock().now()).map_or(Date::MIN, |t| t.date())
 }
 
 /// The record and the power to add units to it: 404 out of the caller's reach, 403 where they

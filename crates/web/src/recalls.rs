@@ -47,7 +47,7 @@ use crate::caller::{ApiCaller, Caller};
 use crate::error::WebError;
 use crate::recall_views::*;
 use crate::record_views::{Choice, Problem, PurposePage};
-use crate::records::{ApiError, json_body};
+use crate::records::{ApiError, json_body, store_error};
 use crate::routes::Routes;
 use crate::session::{CsrfForm, StepUp};
 use crate::views::{Layout, MessagePage, render};
@@ -87,14 +87,6 @@ pub fn api_routes() -> Routes {
 
 fn uuid(text: &str) -> Result<Uuid, WebError> {
     Uuid::parse_str(text).map_err(|_| WebError::NotFound)
-}
-
-/// A storage error for a web answer: "not found" stays not found, anything else is a fault.
-fn store_error(e: StoreError) -> WebError {
-    match e {
-        StoreError::NotFound(_) => WebError::NotFound,
-        e => WebError::Internal(e.into()),
-    }
 }
 
 fn internal(e: StoreError) -> WebError {

@@ -187,14 +187,15 @@ fn record_id(text: &str) -> Result<Uuid, WebError> {
 }
 
 /// A storage error for a web answer: "not found" stays not found, anything else is a fault.
-fn store_error(e: StoreError) -> WebError {
+pub(crate) fn store_error(e: StoreError) -> WebError {
     match e {
         StoreError::NotFound(_) => WebError::NotFound,
         e => WebError::Internal(e.into()),
     }
 }
 
-fn today(state: &AppState) -> Date {
+/// Today, by the application's clock.
+pub(crate) fn today(state: &AppState) -> Date {
     OffsetDateTime::from_unix_timestamp(state.accounts().clock().now()).map_or(Date::MIN, |t| t.date())
 }
 
