@@ -46,4 +46,4 @@ pub use merkle::{
     Hash, ProofError, TreeBuilder, consistency_proof, empty_root, inclusion_proof, leaf_hash, node_hash, root,
     verify_consistency, verify_inclusion,
 };
-pub use verify::{Position, Verifier, VerifyError, VerifySummary, classify_gap, verify_log};
+pub use verify::{Position, Verifier, VerifyError, VerifySummary, classify_gap, verify_leaves, verify_log};

@@ -132,6 +132,59 @@ impl TreeBuilder {
         self.size += 1;
     }
 
+    /// Appends a perfect subtree of 2^`height` leaves by its root, as if its leaves were pushed
+    /// one by one. The size must be a multiple of 2^`height` (panics otherwise).
+    pub fn push_subtree(&mut self, height: u32, root: Hash) {
+        assert!(self.size.trailing_zeros() >= height, "a subtree of height {height} after {} leaves", self.size);
+        let mut h = root;
+        let mut s = self.size >> height;
+        while s & 1 == 1 {
+            let left = self.stack.pop().expect("one stacked subtree per set bit of the size");
+            h = node_hash(&left, &h);
+            s >>= 1;
+        }
+        self.stack.push(h);
+        self.size += 1 << height;
+    }
+
+    /// The tree of these leaves followed by `tail`'s, when this size is a multiple of the
+    /// largest power of two in `tail`'s size (so `tail`'s subtrees are subtrees of the whole);
+    /// `None` otherwise.
+    pub fn followed_by(&self, tail: &TreeBuilder) -> Option<TreeBuilder> {
+        if tail.size == 0 {
+            return Some(self.clone());
+        }
+        let top = u64::BITS - 1 - tail.size.leading_zeros();
+        if self.size.trailing_zeros() < top {
+            return None;
+        }
+        let mut out = self.clone();
+        let heights = (0..=top).rev().filter(|h| tail.size >> h & 1 == 1);
+        for (h, r) in heights.zip(&tail.stack) {
+            out.push_subtree(h, *r);
+        }
+        Some(out)
+    }
+
+    /// Appends many leaves, hashing whole subtrees of them on several threads; the same tree as
+    /// pushing each.
+    pub fn extend_parallel(&mut self, leaves: &[Hash]) {
+        let chunk = 1usize << PARALLEL_HEIGHT;
+        // Up to a multiple of the chunk, one by one.
+        let lead = ((chunk as u64 - self.size % chunk as u64) % chunk as u64).min(leaves.len() as u64) as usize;
+        for l in &leaves[..lead] {
+            self.push(*l);
+        }
+        let rest = &leaves[lead..];
+        let whole = rest.len() / chunk * chunk;
+        for r in perfect_roots(&rest[..whole]) {
+            self.push_subtree(PARALLEL_HEIGHT, r);
+        }
+        for l in &rest[whole..] {
+            self.push(*l);
+        }
+    }
+
     /// The Merkle Tree Hash of the leaves appended so far.
     pub fn root(&self) -> Hash {
         // RFC 6962 splits at the largest power of two, so the tree is the perfect subtrees
@@ -142,6 +195,47 @@ impl TreeBuilder {
             Some(last) => it.fold(*last, |acc, left| node_hash(left, &acc)),
         }
     }
+}
+
+/// The height of the subtrees hashed on separate threads (2^16 leaves each).
+pub(crate) const PARALLEL_HEIGHT: u32 = 16;
+
+/// The threads to hash on.
+pub(crate) fn threads() -> usize {
+    std::thread::available_parallelism().map_or(1, |n| n.get()).min(16)
+}
+
+/// Runs `f` on each of `items` on several threads (contiguous shares), results in order.
+pub(crate) fn map_parallel<T: Sync, R: Send>(items: &[T], f: impl Fn(&T) -> R + Sync) -> Vec<R> {
+    let threads = threads().min(items.len()).max(1);
+    if threads == 1 {
+        return items.iter().map(f).collect();
+    }
+    let share = items.len().div_ceil(threads);
+    let f = &f;
+    std::thread::scope(|s| {
+        let mut parts = items.chunks(share);
+        let first = parts.next().expect("at least one part");
+        let handles: Vec<_> = parts.map(|p| s.spawn(move || p.iter().map(f).collect::<Vec<R>>())).collect();
+        let mut out: Vec<R> = first.iter().map(f).collect();
+        for h in handles {
+            out.extend(h.join().expect("hashing does not panic"));
+        }
+        out
+    })
+}
+
+/// The roots of consecutive perfect subtrees of 2^[`PARALLEL_HEIGHT`] leaves each (`leaves`
+/// holds a whole number of them), on several threads.
+fn perfect_roots(leaves: &[Hash]) -> Vec<Hash> {
+    let chunks: Vec<&[Hash]> = leaves.chunks(1 << PARALLEL_HEIGHT).collect();
+    map_parallel(&chunks, |c| {
+        let mut b = TreeBuilder::new();
+        for l in *c {
+            b.push(*l);
+        }
+        b.root()
+    })
 }
 
 /// The audit path for leaf `index` in the tree of all `leaves` (PATH, RFC 6962 §2.1.1), from the
@@ -324,6 +418,45 @@ mod tests {
             assert_eq!(b.size(), n as u64);
             assert!(b.stack.len() <= 8);
         }
+    }
+
+    #[test]
+    fn subtrees_pushed_whole_or_in_parallel_give_the_same_tree() {
+        let all = leaves(3 * (1 << PARALLEL_HEIGHT) + 77);
+        let mut one = TreeBuilder::new();
+        for l in &all {
+            one.push(*l);
+        }
+        for lead in [0, 1, 5, (1 << PARALLEL_HEIGHT) + 3] {
+            let mut par = TreeBuilder::new();
+            for l in &all[..lead] {
+                par.push(*l);
+            }
+            par.extend_parallel(&all[lead..]);
+            assert_eq!(par, one, "after {lead} pushed one by one");
+        }
+        let mut b = TreeBuilder::new();
+        b.push_subtree(2, subtree_root(&all[..4]));
+        b.push_subtree(0, all[4]);
+        b.push(all[5]);
+        b.push_subtree(1, subtree_root(&all[6..8]));
+        assert_eq!(b.root(), subtree_root(&all[..8]));
+        let mut head = TreeBuilder::new();
+        head.push_subtree(3, subtree_root(&all[..8]));
+        let mut tail = TreeBuilder::new();
+        for l in &all[8..15] {
+            tail.push(*l);
+        }
+        assert_eq!(head.followed_by(&tail).unwrap().root(), subtree_root(&all[..15]));
+        tail.push(all[15]);
+        assert_eq!(head.followed_by(&tail).unwrap().root(), subtree_root(&all[..16]));
+        tail.push(all[16]);
+        assert_eq!(head.followed_by(&tail).unwrap().root(), subtree_root(&all[..17]));
+        for l in &all[17..24] {
+            tail.push(*l);
+        }
+        assert!(head.followed_by(&tail).is_none(), "a tail with a subtree larger than the head's last");
+        assert_eq!(TreeBuilder::new().followed_by(&tail).unwrap(), tail);
     }
 
     #[test]

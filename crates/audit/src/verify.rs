@@ -22,7 +22,7 @@ use thiserror::Error;
 use crate::chain::{Chain, SeqError};
 use crate::checkpoint::SignedCheckpoint;
 use crate::event::{AuditEvent, EventError};
-use crate::merkle::{Hash, TreeBuilder, leaf_hash};
+use crate::merkle::{Hash, PARALLEL_HEIGHT, TreeBuilder, empty_root, leaf_hash, map_parallel};
 
 /// What a successful verification saw.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -314,6 +314,95 @@ impl<'a> Verifier<'a> {
     }
 }
 
+/// Checks the signed checkpoints against the leaf hashes of a log's first events, for a caller
+/// that has already recomputed every leaf from its event and linked every chain link (e.g. on
+/// several threads, against stored copies): the same checks, in the same order and with the
+/// same errors, as [`Verifier`] makes at each checkpoint's size, with the Merkle tree hashed on
+/// several threads. `chain_head_at(size)` is the chain head after the first `size` events (for
+/// 0, the head before the first). If `ended`, `leaves` is the whole log and a checkpoint beyond
+/// it fails as in [`Verifier::finish`]; otherwise the caller found a fault in the event after
+/// them, which comes after any checkpoint failure found here.
+pub fn verify_leaves(
+    leaves: &[Hash],
+    chain_head_at: &(dyn Fn(u64) -> Hash + Sync),
+    checkpoints: &[SignedCheckpoint],
+    key: &VerifyingKey,
+    ended: bool,
+) -> Result<VerifySummary, VerifyError> {
+    for (i, pair) in checkpoints.windows(2).enumerate() {
+        if pair[1].checkpoint.tree_size < pair[0].checkpoint.tree_size {
+            return Err(VerifyError::CheckpointsOutOfOrder { number: i + 2, tree_size: pair[1].checkpoint.tree_size });
+        }
+    }
+    let events = leaves.len() as u64;
+    let reached = checkpoints.partition_point(|c| c.checkpoint.tree_size <= events);
+    let signed = if ended { (reached + 1).min(checkpoints.len()) } else { reached };
+    let signatures = map_parallel(&checkpoints[..signed], |c| c.verify(key).is_ok());
+    let sizes: Vec<u64> = checkpoints[..reached].iter().map(|c| c.checkpoint.tree_size).collect();
+    let (roots, root) = roots_at(leaves, &sizes);
+    let mut covered = 0;
+    for (i, (sc, got)) in checkpoints[..reached].iter().zip(&roots).enumerate() {
+        let (number, tree_size) = (i + 1, sc.checkpoint.tree_size);
+        if !signatures[i] {
+            return Err(VerifyError::BadSignature { number, tree_size });
+        }
+        if sc.checkpoint.root != *got {
+            return Err(VerifyError::RootMismatch { number, tree_size, previous_size: covered });
+        }
+        if sc.checkpoint.chain_head != chain_head_at(tree_size) {
+            return Err(VerifyError::ChainMismatch { number, tree_size });
+        }
+        covered = tree_size;
+    }
+    if signed > reached {
+        let (number, tree_size) = (reached + 1, checkpoints[reached].checkpoint.tree_size);
+        if !signatures[reached] {
+            return Err(VerifyError::BadSignature { number, tree_size });
+        }
+        return Err(VerifyError::CheckpointBeyondLog { number, tree_size, events });
+    }
+    Ok(VerifySummary {
+        events,
+        root,
+        chain_head: chain_head_at(events),
+        checkpoints: reached,
+        covered,
+        uncovered: events - covered,
+    })
+}
+
+/// The Merkle roots over the first `size` leaves for each of `sizes` (ascending, none beyond
+/// `leaves`), and the root over all of them: subtrees of 2^[`PARALLEL_HEIGHT`] leaves on
+/// several threads, each keeping its partial tree at any size inside it, then joined in order.
+fn roots_at(leaves: &[Hash], sizes: &[u64]) -> (Vec<Hash>, Hash) {
+    let chunk = 1usize << PARALLEL_HEIGHT;
+    let parts: Vec<(u64, &[Hash])> = leaves.chunks(chunk).enumerate().map(|(j, c)| ((j * chunk) as u64, c)).collect();
+    let built = map_parallel(&parts, |&(start, part)| {
+        let (lo, hi) =
+            (sizes.partition_point(|&s| s <= start), sizes.partition_point(|&s| s <= start + part.len() as u64));
+        let mut b = TreeBuilder::new();
+        let mut partial = Vec::with_capacity(hi - lo);
+        let mut k = lo;
+        for (i, leaf) in part.iter().enumerate() {
+            b.push(*leaf);
+            while k < hi && sizes[k] == start + i as u64 + 1 {
+                partial.push(b.clone());
+                k += 1;
+            }
+        }
+        (b, partial)
+    });
+    let mut roots: Vec<Hash> = sizes.iter().take_while(|&&s| s == 0).map(|_| empty_root()).collect();
+    let mut whole = TreeBuilder::new();
+    for (b, partial) in built {
+        for p in partial {
+            roots.push(whole.followed_by(&p).expect("parts start at multiples of their size").root());
+        }
+        whole = whole.followed_by(&b).expect("parts start at multiples of their size");
+    }
+    (roots, whole.root())
+}
+
 /// Tells a swap from a deletion once [`Verifier::push`] has reported
 /// [`VerifyError::Missing`]: if the missing sequence number turns up in the rest of the log, the
 /// events were reordered. Other errors pass through unchanged.
@@ -383,4 +472,104 @@ pub fn verify_log(
         }
     }
     v.finish()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::checkpoint::Checkpoint;
+    use crate::merkle::PARALLEL_HEIGHT;
+    use ed25519_dalek::SigningKey;
+    use time::macros::datetime;
+
+    /// Leaves, the chain head after each (index 0: before any) and checkpoints every `every`.
+    fn log(n: usize, every: usize, key: &SigningKey) -> (Vec<Hash>, Vec<Hash>, Vec<SignedCheckpoint>) {
+        let leaves: Vec<Hash> = (0..n).map(|i| leaf_hash(format!("event {i}").as_bytes())).collect();
+        let (mut tree, mut chain) = (TreeBuilder::new(), Chain::new());
+        let mut heads = vec![chain.head()];
+        let mut cps = Vec::new();
+        for (i, l) in leaves.iter().enumerate() {
+            tree.push(*l);
+            heads.push(chain.append(i as u64 + 1, l).unwrap());
+            if (i + 1) % every == 0 {
+                let cp = Checkpoint::new(tree.size(), tree.root(), chain.head(), datetime!(2026-12-01 0:00 UTC));
+                cps.push(cp.sign(key).unwrap());
+            }
+        }
+        (leaves, heads, cps)
+    }
+
+    /// The sequential verifier's answer over the same leaves, for the first `upto` of them.
+    fn sequential(
+        leaves: &[Hash],
+        cps: &[SignedCheckpoint],
+        key: &VerifyingKey,
+        ended: bool,
+    ) -> Result<Option<VerifySummary>, VerifyError> {
+        let mut v = Verifier::new(cps, key)?;
+        for (i, l) in leaves.iter().enumerate() {
+            v.push_leaf_hash(i as u64 + 1, *l)?;
+        }
+        if ended { v.finish().map(Some) } else { Ok(None) }
+    }
+
+    fn parallel(
+        leaves: &[Hash],
+        heads: &[Hash],
+        cps: &[SignedCheckpoint],
+        key: &VerifyingKey,
+        ended: bool,
+    ) -> Result<Option<VerifySummary>, VerifyError> {
+        verify_leaves(leaves, &|s| heads[s as usize], cps, key, ended).map(|s| ended.then_some(s))
+    }
+
+    #[test]
+    fn verifying_leaves_in_parallel_agrees_with_the_sequential_verifier() {
+        let key = SigningKey::from_bytes(&[9u8; 32]);
+        let other = SigningKey::from_bytes(&[8u8; 32]);
+        let vk = key.verifying_key();
+        let chunk = 1usize << PARALLEL_HEIGHT;
+        for (n, every) in
+            [(0, 1), (1, 1), (7, 1), (300, 7), (2 * chunk + 5, 1000), (3 * chunk, chunk), (chunk + 1, 4096)]
+        {
+            let (leaves, heads, cps) = log(n, every, &key);
+            let mut cases: Vec<Vec<SignedCheckpoint>> = vec![cps.clone(), Vec::new()];
+            for i in [0, cps.len() / 2, cps.len().saturating_sub(1)] {
+                let Some(cp) = cps.get(i) else { continue };
+                let mut bad_root = cp.checkpoint.clone();
+                bad_root.root[3] ^= 1;
+                let mut bad_head = cp.checkpoint.clone();
+                bad_head.chain_head[0] ^= 1;
+                let mut beyond = cp.checkpoint.clone();
+                beyond.tree_size = n as u64 + 1;
+                for changed in [
+                    bad_root.sign(&key).unwrap(),
+                    bad_head.sign(&key).unwrap(),
+                    cp.checkpoint.clone().sign(&other).unwrap(),
+                    beyond.clone().sign(&key).unwrap(),
+                    SignedCheckpoint { checkpoint: beyond, signature: cp.signature },
+                ] {
+                    let mut c = cps.clone();
+                    c[i] = changed.clone();
+                    cases.push(c);
+                    let mut c = cps.clone();
+                    c.insert(i, changed);
+                    cases.push(c);
+                }
+                let mut c = cps.clone();
+                c.swap(0, i);
+                cases.push(c);
+            }
+            for (k, c) in cases.iter().enumerate() {
+                for m in [n, n / 2, n.saturating_sub(1)] {
+                    let ended = m == n;
+                    assert_eq!(
+                        parallel(&leaves[..m], &heads, c, &vk, ended),
+                        sequential(&leaves[..m], c, &vk, ended),
+                        "{n} leaves, a checkpoint every {every}, case {k}, first {m} leaves"
+                    );
+                }
+            }
+        }
+    }
 }
