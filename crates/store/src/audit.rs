@@ -24,22 +24,24 @@
 //! reaches tens of thousands of events per second (BENCHMARKS.md).
 //!
 //! # Reading the whole log
-//! Verification, export and the checkpointer read the log in one snapshot the cheapest way each
-//! database offers: on PostgreSQL, `COPY (SELECT … ORDER BY seq) TO STDOUT (FORMAT binary)`,
-//! split into pages of tuples without decoding (`pgcopy_read`); on SQLite, one streamed SELECT
-//! on a connection of its own whose worker may read thousands of rows ahead, copied into pages
-//! of the same tuple layout. One thread then decodes each row (borrowing its fields), encodes
-//! the event canonically, hashes the leaf and compares it with the stored one, while another
-//! links the leaves in order — every chain link compared with the stored chain hash, the Merkle
-//! tree against each signed checkpoint — so nothing stored is trusted and the first failing
-//! position is named as before, while reading, hashing and linking overlap.
+//! Verification and the checkpointer read the log in one snapshot as two ranges of sequence
+//! numbers at once and check its rows on every core ([`parallel`]): on PostgreSQL two
+//! connections in one exported snapshot, each a binary `COPY (SELECT … ORDER BY seq) TO STDOUT`
+//! split into pages of tuples without decoding (`pgcopy_read`); on SQLite two read-only rusqlite
+//! connections whose transactions saw the same head. Every row's leaf is recomputed from all its
+//! stored fields and its chain link from the row before, then the tree is hashed against every
+//! signed checkpoint (tessera-audit's `verify_leaves`), so nothing stored is trusted and the
+//! first failing position is named as a one-pass verifier names it. Export reads one stream in
+//! order (`scan_tuples`): binary COPY, or one streamed SELECT on a connection of its own.
+
+mod parallel;
 
 use std::ops::Range;
 
 use sqlx::{PgConnection, Postgres, QueryBuilder, Sqlite, SqliteConnection};
 use tessera_audit::{
     Actor, ActorRef, AuditEvent, CHAIN_START, Chain, CheckpointError, EventError, EventRef, Hash, Outcome, Position,
-    SignedCheckpoint, TreeBuilder, Verifier, VerifyError, VerifySummary, VerifyingKey,
+    SignedCheckpoint, TreeBuilder, VerifyError, VerifySummary, VerifyingKey,
 };
 use time::OffsetDateTime;
 
@@ -602,21 +604,8 @@ impl Store {
     /// number of events read.
     #[doc(hidden)]
     pub async fn audit_read_floor(&self) -> Result<u64> {
-        let (tx, mut rx) = tokio::sync::mpsc::channel::<Tuples>(4);
-        let count = tokio::task::spawn_blocking(move || {
-            let mut n = 0u64;
-            while let Some(page) = rx.blocking_recv() {
-                for t in page.iter::<FIELDS>() {
-                    t?;
-                    n += 1;
-                }
-            }
-            Ok::<_, StoreError>(n)
-        });
-        let scanned = self.scan_tuples(0, tx).await;
-        let n = count.await.map_err(|e| StoreError::Corrupt(format!("the reader failed: {e}")))??;
-        scanned?;
-        Ok(n)
+        let (read, _) = self.read_log(0, parallel::Work::Count).await?;
+        Ok(read.rows)
     }
 
     /// The leaf hashes of events 1..=`size`, for proofs. [`StoreError::NotFound`] if the log is
@@ -694,61 +683,45 @@ impl Store {
     /// checking them against the stored ones, so a checkpoint is never signed over an edited
     /// row ([`StoreError::Corrupt`] names it).
     pub async fn audit_catch_up(&self, tree: &mut AuditTree) -> Result<()> {
-        let after = tree.size();
+        let (joined, _) = self.check_log(tree.size(), tree.chain_head(), Vec::new()).await?;
+        match joined.stop {
+            Some(parallel::Stop::Fault(f)) => return Err(StoreError::Corrupt(f.to_string())),
+            Some(parallel::Stop::Error(e)) => return Err(e),
+            None => {}
+        }
         let mut grown = tree.clone();
-        let grown = self
-            .check_pipeline(after, move |rows| {
-                while let Some(r) = rows.next()? {
-                    grown.link(&r).map_err(|f| StoreError::Corrupt(f.to_string()))?;
-                }
-                Ok(grown)
-            })
-            .await?;
-        *tree = grown;
+        *tree = tokio::task::spawn_blocking(move || {
+            grown.tree.extend_parallel(&joined.leaves);
+            grown.chain = Chain::resume(joined.last_seq, joined.head);
+            grown
+        })
+        .await
+        .map_err(|e| StoreError::Corrupt(format!("the checkpointer failed: {e}")))?;
         Ok(())
     }
 
-    /// Reads events after `after` ([`Store::scan_tuples`]) and checks them in a pipeline: one
-    /// thread decodes each row, encodes its event, hashes the leaf and compares it with the
-    /// stored one; `link`, on another thread, takes the rows in order (the chain and the tree).
-    /// A fault `link` finds in what was read comes first, even if the read then failed.
-    async fn check_pipeline<T: Send + 'static>(
-        &self,
-        after: u64,
-        link: impl FnOnce(&mut LeafStream) -> Result<T> + Send + 'static,
-    ) -> Result<T> {
-        let (tx, mut rx) = tokio::sync::mpsc::channel::<Tuples>(4);
-        let (leaf_tx, leaf_rx) = std::sync::mpsc::sync_channel::<Result<Vec<Leafed>>>(4);
-        let (head_tx, head_rx) = tokio::sync::oneshot::channel::<AuditHead>();
-        let leaves = tokio::task::spawn_blocking(move || {
-            let mut buf = String::with_capacity(512);
-            while let Some(page) = rx.blocking_recv() {
-                let (rows, err) = leaves_of(&page, &mut buf);
-                if leaf_tx.send(Ok(rows)).is_err() {
-                    return;
-                }
-                if let Some(e) = err {
-                    let _ = leaf_tx.send(Err(e));
-                    return;
-                }
+    /// Reads the events after `after` in one snapshot on several connections and checks every
+    /// row on several threads ([`parallel`]), joined in order up to the first failure, with the
+    /// head as of the same snapshot. `sizes`: the checkpoint sizes whose chain heads to keep.
+    async fn check_log(&self, after: u64, start: Hash, sizes: Vec<u64>) -> Result<(parallel::Joined, AuditHead)> {
+        let work = parallel::Work::Check(std::sync::Arc::new(sizes));
+        let (read, head) = self.read_log(after, work).await?;
+        let joined = tokio::task::spawn_blocking(move || parallel::join(read.runs, after, start))
+            .await
+            .map_err(|e| StoreError::Corrupt(format!("the verifier failed: {e}")))?;
+        Ok((joined, head))
+    }
+
+    /// Reads the events after `after` for `work` ([`parallel`]).
+    async fn read_log(&self, after: u64, work: parallel::Work) -> Result<(parallel::Read, AuditHead)> {
+        match self {
+            Store::Postgres(pool) => parallel::read_postgres(pool, after, work).await,
+            Store::Sqlite(pool) => {
+                let path = pool.connect_options().get_filename().to_owned();
+                tokio::task::spawn_blocking(move || parallel::read_sqlite(&path, after, work))
+                    .await
+                    .map_err(|e| StoreError::Corrupt(format!("the audit reader failed: {e}")))?
             }
-        });
-        let linked = tokio::task::spawn_blocking(move || {
-            let mut rows = LeafStream { pages: leaf_rx, page: Vec::new().into_iter(), head: Some(head_rx) };
-            link(&mut rows)
-        });
-        let scanned = self.scan_tuples(after, tx).await;
-        match &scanned {
-            Ok(head) => {
-                let _ = head_tx.send(*head);
-            }
-            Err(_) => drop(head_tx),
-        }
-        let _ = leaves.await;
-        let linked = linked.await.map_err(|e| StoreError::Corrupt(format!("the verifier failed: {e}")))?;
-        match (linked, scanned) {
-            (Ok(t), _) => Ok(t),
-            (Err(_), Err(e)) | (Err(e), Ok(_)) => Err(e),
         }
     }
 
@@ -761,21 +734,34 @@ impl Store {
         checkpoints: Vec<SignedCheckpoint>,
         key: VerifyingKey,
     ) -> Result<std::result::Result<VerifySummary, AuditFault>> {
-        self.check_pipeline(0, move |rows| {
-            let mut v = match DbVerifier::new(&checkpoints, &key) {
-                Ok(v) => v,
-                Err(fault) => return Ok(Err(fault)),
-            };
-            while let Some(r) = rows.next()? {
-                if let Err(fault) = v.link(&r) {
-                    return Ok(Err(fault));
-                }
+        let mut sizes: Vec<u64> = checkpoints.iter().map(|c| c.checkpoint.tree_size).collect();
+        sizes.sort_unstable();
+        sizes.dedup();
+        let (joined, head) = self.check_log(0, CHAIN_START, sizes).await?;
+        tokio::task::spawn_blocking(move || {
+            let ended = joined.stop.is_none();
+            let checked = tessera_audit::verify_leaves(
+                &joined.leaves,
+                &|size| joined.chain_head_at(size),
+                &checkpoints,
+                &key,
+                ended,
+            );
+            match (checked, joined.stop) {
+                (Err(e), _) => Ok(Err(AuditFault::Verify(e))),
+                (Ok(_), Some(parallel::Stop::Fault(f))) => Ok(Err(f)),
+                (Ok(_), Some(parallel::Stop::Error(e))) => Err(e),
+                (Ok(summary), None) => Ok(if head.last_seq != joined.last_seq {
+                    Err(AuditFault::Head { head_seq: head.last_seq, events: joined.last_seq })
+                } else if head.chain_head != joined.head {
+                    Err(AuditFault::HeadChain { seq: joined.last_seq })
+                } else {
+                    Ok(summary)
+                }),
             }
-            // No head means the read failed; its error is reported instead.
-            let head = rows.head().ok_or_else(|| StoreError::Corrupt("the audit read stopped".into()))?;
-            Ok(v.finish(head))
         })
         .await
+        .map_err(|e| StoreError::Corrupt(format!("the verifier failed: {e}")))?
     }
 
     /// Writes an export of events 1..=`upto` (tessera-audit's NDJSON format) to `out`, with
@@ -839,21 +825,6 @@ impl AuditTree {
     /// The chain hash after the last.
     pub fn chain_head(&self) -> Hash {
         self.chain.head()
-    }
-
-    /// Links the next row, checked like [`DbVerifier::link`].
-    fn link(&mut self, r: &Leafed) -> std::result::Result<(), AuditFault> {
-        check_seq(self.chain.last_seq(), r.seq)?;
-        let leaf = r.leaf()?;
-        let head = self
-            .chain
-            .append(r.seq, &leaf)
-            .map_err(|e| AuditFault::Verify(VerifyError::Missing { expected: e.expected, found: e.found }))?;
-        if head != r.chain {
-            return Err(r.chain_edited());
-        }
-        self.tree.push(leaf);
-        Ok(())
     }
 }
 
@@ -969,132 +940,4 @@ fn raw_row(f: [Option<&[u8]>; FIELDS]) -> Result<RawRow<'_>> {
         leaf: hash32(required(leaf, "leaf hash")?, "a stored leaf hash")?,
         chain: hash32(required(chain, "chain hash")?, "a stored chain hash")?,
     })
-}
-
-/// What is wrong with a row itself, found while hashing its leaf.
-#[derive(Debug)]
-enum RowProblem {
-    /// Its fields are not an event.
-    Bad(EventError),
-    /// Its fields do not give its stored leaf hash.
-    Edited,
-}
-
-/// A row after its leaf was hashed: its sequence number, its leaf (equal to the stored one) or
-/// what is wrong, and its stored chain hash.
-#[derive(Debug)]
-struct Leafed {
-    seq: u64,
-    leaf: std::result::Result<Hash, RowProblem>,
-    chain: Hash,
-}
-
-impl Leafed {
-    fn leaf(&self) -> std::result::Result<Hash, AuditFault> {
-        match &self.leaf {
-            Ok(leaf) => Ok(*leaf),
-            Err(RowProblem::Bad(e)) => Err(AuditFault::BadRow { seq: self.seq, source: e.clone() }),
-            Err(RowProblem::Edited) => {
-                Err(AuditFault::EditedRow { seq: self.seq, what: "its fields do not give its stored leaf hash" })
-            }
-        }
-    }
-
-    fn chain_edited(&self) -> AuditFault {
-        AuditFault::EditedRow { seq: self.seq, what: "its stored chain hash does not follow" }
-    }
-}
-
-/// Decodes, encodes and hashes each row of a page; stops at a row that cannot be read at all,
-/// returning the rows before it and the error.
-fn leaves_of(page: &Tuples, buf: &mut String) -> (Vec<Leafed>, Option<StoreError>) {
-    let mut out = Vec::with_capacity(page.rows());
-    for fields in page.iter::<FIELDS>() {
-        let row = match fields.and_then(raw_row) {
-            Ok(row) => row,
-            Err(e) => return (out, Some(e)),
-        };
-        let leaf = match row.event {
-            Err(e) => Err(RowProblem::Bad(e)),
-            Ok(event) => {
-                buf.clear();
-                match event.write_canonical(buf) {
-                    Err(e) => Err(RowProblem::Bad(e)),
-                    Ok(()) => {
-                        let leaf = tessera_audit::leaf_hash(buf.as_bytes());
-                        if leaf == row.leaf { Ok(leaf) } else { Err(RowProblem::Edited) }
-                    }
-                }
-            }
-        };
-        out.push(Leafed { seq: row.seq, leaf, chain: row.chain });
-    }
-    (out, None)
-}
-
-/// The hashed rows in order, as the linking thread receives them, and then the head.
-struct LeafStream {
-    pages: std::sync::mpsc::Receiver<Result<Vec<Leafed>>>,
-    page: std::vec::IntoIter<Leafed>,
-    head: Option<tokio::sync::oneshot::Receiver<AuditHead>>,
-}
-
-impl LeafStream {
-    /// The next row; `None` after the last; an error if a row could not be read.
-    fn next(&mut self) -> Result<Option<Leafed>> {
-        loop {
-            if let Some(r) = self.page.next() {
-                return Ok(Some(r));
-            }
-            match self.pages.recv() {
-                Ok(page) => self.page = page?.into_iter(),
-                Err(_) => return Ok(None),
-            }
-        }
-    }
-
-    /// The head as of the read's snapshot, once every row was taken; `None` if the read failed.
-    fn head(&mut self) -> Option<AuditHead> {
-        self.head.take()?.blocking_recv().ok()
-    }
-}
-
-/// The database verifier: tessera-audit's [`Verifier`] fed with leaves already compared with
-/// each row's stored leaf, and each new chain head compared with the row's stored chain hash,
-/// so an edited row is named exactly.
-struct DbVerifier<'a> {
-    inner: Verifier<'a>,
-    /// The chain hash recomputed after the last event, and its sequence number.
-    head: Hash,
-    last_seq: u64,
-}
-
-impl<'a> DbVerifier<'a> {
-    fn new(checkpoints: &'a [SignedCheckpoint], key: &'a VerifyingKey) -> std::result::Result<Self, AuditFault> {
-        Ok(DbVerifier { inner: Verifier::new(checkpoints, key)?, head: CHAIN_START, last_seq: 0 })
-    }
-
-    /// Takes the next row: a gap or repeat is named first, then a row that is not an event or
-    /// whose leaf differs, then a stored chain hash that does not follow, then any checkpoint
-    /// at the new size.
-    fn link(&mut self, r: &Leafed) -> std::result::Result<(), AuditFault> {
-        check_seq(self.last_seq, r.seq)?;
-        let leaf = r.leaf()?;
-        self.head = self.inner.push_leaf_hash_checked(r.seq, leaf, |head: &Hash| {
-            if *head == r.chain { Ok(()) } else { Err(r.chain_edited()) }
-        })?;
-        self.last_seq = r.seq;
-        Ok(())
-    }
-
-    fn finish(self, head: AuditHead) -> std::result::Result<VerifySummary, AuditFault> {
-        let summary = self.inner.finish()?;
-        if head.last_seq != self.last_seq {
-            return Err(AuditFault::Head { head_seq: head.last_seq, events: self.last_seq });
-        }
-        if head.chain_head != self.head {
-            return Err(AuditFault::HeadChain { seq: self.last_seq });
-        }
-        Ok(summary)
-    }
 }
