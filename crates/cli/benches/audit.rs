@@ -12,8 +12,14 @@
 //!
 //! `cargo bench -p tessera --bench audit` (or `scripts/bench.sh audit`). Options after `--`:
 //! `--events N` per writer (default 250,000), `--batch N` (default 1,000), `--verify-events N`
-//! (default 10,000,000; 0 skips), `--skip-postgres`, `--skip-sqlite`.
+//! (default 10,000,000; 0 skips), `--skip-postgres`, `--skip-sqlite`, `--skip-select-floor` (the
+//! old path's floor, 2.5 minutes for 10M on SQLite), `--fill-only` (fill and checkpoint the log
+//! to verify, then stop).
 //! PostgreSQL: `TESSERA_TEST_POSTGRES_URL` (default postgres://postgres@127.0.0.1:5432/postgres).
+//! To verify a large log again without filling it again, name a database to keep in
+//! `TESSERA_AUDIT_BENCH_SQLITE_URL` or `TESSERA_AUDIT_BENCH_POSTGRES_URL` (it must exist and
+//! hold only this bench's events; it is filled up to `--verify-events` and checkpointed with the
+//! bench's key, and never dropped).
 
 use std::time::Instant;
 
@@ -204,11 +210,14 @@ fn load() -> String {
         .unwrap_or_else(|_| "?".into())
 }
 
-async fn verify_large(kind: &str, db: &TestDb, n: u64) {
-    let store = Store::connect(db.url()).await.unwrap();
+async fn verify_large(kind: &str, url: &str, n: u64) {
+    let store = Store::connect(url).await.unwrap();
     let started = Instant::now();
     let batch = 10_000;
-    let mut i = 0;
+    // A kept database may hold the events already (or some of them).
+    let mut i = store.audit_head().await.unwrap().last_seq;
+    assert!(i <= n, "the kept database holds more than {n} events");
+    let filled = n - i;
     while i < n {
         let k = batch.min(n - i);
         let notes: Vec<AuditNote> = (i..i + k).map(|j| note(0, j)).collect();
@@ -219,9 +228,14 @@ async fn verify_large(kind: &str, db: &TestDb, n: u64) {
     let dir = tempfile::tempdir().unwrap();
     let key = SigningKey::from_bytes(&[7u8; 32]);
     let t = Instant::now();
-    let cp = Checkpointer::new(store.clone(), key.clone(), dir.path().join("cp.txt")).checkpoint().await.unwrap();
+    Checkpointer::new(store.clone(), key.clone(), dir.path().join("cp.txt")).checkpoint().await.unwrap();
     let checkpoint = t.elapsed().as_secs_f64();
-    let cps = vec![cp.expect("a checkpoint")];
+    let cps: Vec<_> = store.audit_checkpoints().await.unwrap().iter().map(|c| c.parse().unwrap()).collect();
+    assert_eq!(cps.last().map(|c| c.checkpoint.tree_size), Some(n), "a checkpoint of the whole log");
+    if flag("--fill-only") {
+        println!("{kind:<10} {filled} events filled in {fill:.0} s; checkpointed in {checkpoint:.1} s");
+        return;
+    }
     let load_before = load();
     let t = Instant::now();
     let summary = store.audit_verify(cps.clone(), key.verifying_key()).await.unwrap().expect("the log verifies");
@@ -231,19 +245,24 @@ async fn verify_large(kind: &str, db: &TestDb, n: u64) {
     // Again, in the other order, so a change of load during the run shows.
     let floor2 = read_floor(&store, n).await;
     let t = Instant::now();
-    store.audit_verify(cps, key.verifying_key()).await.unwrap().expect("the log verifies");
+    store.audit_verify(cps.clone(), key.verifying_key()).await.unwrap().expect("the log verifies");
     let verify2 = t.elapsed().as_secs_f64();
-    let select = select_floor(&store, n).await;
+    let select = if flag("--skip-select-floor") {
+        "not run".to_owned()
+    } else {
+        format!("{:.1} s", select_floor(&store, n).await)
+    };
     println!(
-        "{kind:<10} verify {n} events: {verify:>6.1} s, {verify2:.1} s (read floor {floor:.1} s, {floor2:.1} s; \
-         {:.2}x); old SELECT read floor {select:.1} s; load {load_before} -> {}",
+        "{kind:<10} verify {n} events ({} checkpoints): {verify:>6.1} s, {verify2:.1} s (read floor {floor:.1} s, \
+         {floor2:.1} s; {:.2}x); old SELECT read floor {select}; load {load_before} -> {}",
+        cps.len(),
         (verify + verify2) / (floor + floor2),
         load()
     );
     println!(
-        "{kind:<10} first checkpoint (reads the whole log) {checkpoint:.1} s; filled by one writer in {fill:.0} s \
-         ({:.0} events/s)",
-        n as f64 / fill
+        "{kind:<10} checkpoint (reads the whole log) {checkpoint:.1} s; {filled} events filled by one writer in \
+         {fill:.0} s ({:.0} events/s)",
+        filled as f64 / fill
     );
     store.close().await;
 }
@@ -277,8 +296,14 @@ async fn main() {
     }
     if verify_events > 0 {
         for kind in &kinds {
-            let db = TestDb::of(kind).await;
-            verify_large(kind, &db, verify_events).await;
+            let kept = std::env::var(format!("TESSERA_AUDIT_BENCH_{}_URL", kind.to_uppercase())).ok();
+            match kept {
+                Some(url) => verify_large(kind, &url, verify_events).await,
+                None => {
+                    let db = TestDb::of(kind).await;
+                    verify_large(kind, db.url(), verify_events).await;
+                }
+            }
         }
     }
 }
