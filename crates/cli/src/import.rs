@@ -270,7 +270,7 @@ impl Context {
                 let date_of_death = patient.date_of_death();
                 let opted_out = (!p[7].trim().is_empty()).then(|| patient.opted_out());
                 let patient = NewPatient::seal(&patient, &self.cipher, self.key_version)?;
-                let record = NewRecord::new(patient.id(), &org, form, &record, self.version);
+                let record = NewRecord::new(self.dict.registry(), patient.id(), &org, form, &record, self.version);
                 Ok(Ok(Prepared { patient, record, date_of_death, opted_out }))
             }
             _ => Ok(Err(problems.into_iter().map(|p| RowProblem { line, field: p.field, reason: p.reason }).collect())),

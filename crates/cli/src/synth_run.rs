@@ -62,7 +62,7 @@ fn prepare(
             bail!("synthetic {} record contradicts its patient (a generator bug): {against_patient}", r.form);
         }
         let org = ods(world, r.organisation);
-        let record = NewRecord::new(new_patient.id(), org, form, &valid, version);
+        let record = NewRecord::new(dict.registry(), new_patient.id(), org, form, &valid, version);
         // Site, side and date as the outcome statistics read them from the record itself.
         let operation = if r.implants.is_empty() {
             None

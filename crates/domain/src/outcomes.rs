@@ -116,6 +116,64 @@ impl OutcomeSpec {
     }
 }
 
+/// A revision operation as recalls need it: the site and side revised, and when.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Revised {
+    /// The site (`hip`, `knee`, `breast`).
+    pub site: String,
+    /// The side, as coded.
+    pub side: String,
+    /// The operation date.
+    pub date: Date,
+}
+
+impl OutcomeSpec {
+    /// [`OutcomeSpec::shipped`], built once per process: for code that asks per record.
+    pub fn shipped_ref(registry: &str) -> Option<&'static Self> {
+        static NJR: std::sync::LazyLock<Option<OutcomeSpec>> = std::sync::LazyLock::new(|| OutcomeSpec::shipped("njr"));
+        static BCIR: std::sync::LazyLock<Option<OutcomeSpec>> =
+            std::sync::LazyLock::new(|| OutcomeSpec::shipped("bcir"));
+        match registry {
+            "njr" => NJR.as_ref(),
+            "bcir" => BCIR.as_ref(),
+            _ => None,
+        }
+    }
+
+    /// The revision operation `record` states, if its form records operations, it is a
+    /// revision, and its side and date can be read (a record that cannot be read tells nothing
+    /// about revision, as for the outcome statistics). Reads only the fields it needs.
+    pub fn revision_in(&self, record: &crate::ValidRecord) -> Option<Revised> {
+        let form = self.form(record.form().as_str())?;
+        let kind_field = match &form.kind {
+            KindRule::Always(ProcedureKind::Primary) => return None,
+            KindRule::Always(ProcedureKind::Revision) => None,
+            KindRule::ByField { field, .. } => Some(field.as_str()),
+        };
+        let values: Vec<(String, String)> = kind_field
+            .into_iter()
+            .chain([form.side_field.as_str(), form.date_field.as_str()])
+            .filter_map(|f| record.get(f).map(|v| (f.to_owned(), v.canonical())))
+            .collect();
+        Self::revised(form, &values)
+    }
+
+    /// The revision operation a stored record states, from its `(field, canonical text)`
+    /// values: as [`OutcomeSpec::revision_in`].
+    pub fn revision_in_values(&self, form: &str, values: &[(String, String)]) -> Option<Revised> {
+        Self::revised(self.form(form)?, values)
+    }
+
+    fn revised(form: &ProcedureForm, values: &[(String, String)]) -> Option<Revised> {
+        let facts = form.read(values).ok()?;
+        (facts.kind == ProcedureKind::Revision).then(|| Revised {
+            site: form.site.clone(),
+            side: facts.side,
+            date: facts.date,
+        })
+    }
+}
+
 /// Why a procedure could not be read as an operation.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum ProcedureError {

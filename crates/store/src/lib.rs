@@ -28,6 +28,7 @@ mod record_access;
 mod records;
 mod registries;
 mod requests;
+mod revised;
 mod writer;
 
 use std::str::FromStr;
@@ -148,6 +149,7 @@ impl Store {
         } else {
             return Err(StoreError::UnsupportedUrl);
         };
+        store.fill_revised().await?;
         Ok(store)
     }
 

@@ -5,22 +5,22 @@
 //! Matching is done in SQL with the `implants_by_gtin` and `implants_by_gtin_serial` indexes
 //! (migration 0008): every value of a recall's criteria is a bound parameter, never part of the
 //! SQL text. Counts only ever cover the registries of the caller's [`RunRecalls`]; a worklist
-//! only the organisations of the caller's [`RecordsRead`]. Whether a unit has been revised is
-//! worked out from the matched patients' own operation records, as the outcome statistics do
-//! (a later revision of the same patient, site and side). Opt-out never removes a patient from a
-//! recall: it limits research use, not their care.
+//! only the organisations of the caller's [`RecordsRead`]. Whether a unit has been revised (a
+//! later revision of the same patient, site and side, as the outcome statistics define it) is
+//! one indexed look-up per unit in the `revised` table (migration 0009), which every record
+//! write keeps in step with the records' current revisions (`crate::revised`). Opt-out never
+//! removes a patient from a recall: it limits research use, not their care.
 
 use std::collections::{BTreeMap, HashMap};
 
 use sqlx::Row;
 use tessera_domain::access::{RecordsRead, RecordsWrite, RunRecalls};
-use tessera_domain::outcomes::{OutcomeSpec, ProcedureKind};
+use tessera_domain::outcomes::OutcomeSpec;
 use tessera_domain::recall::{FollowUp, RecallCriteria, RecallHeader, RecallStatus, UnitFacts};
-use tessera_domain::{NhsNumber, OdsCode, RegistryId};
+use tessera_domain::{NhsNumber, OdsCode};
 use time::{Date, OffsetDateTime};
 use uuid::Uuid;
 
-use crate::records::decode_values;
 use crate::{AuditNote, BeginWrite as _, NewImplant, RegistryCipher, Result, Store, StoreError, now, on_db};
 
 /// A recall to create.
@@ -260,12 +260,12 @@ struct Unit {
     gtin: String,
     lot: Option<String>,
     serial: Option<String>,
-    site: Option<String>,
-    side: Option<String>,
     implanted_on: Option<Date>,
     created_at: OffsetDateTime,
     deceased_on: Option<Date>,
     opted_out: bool,
+    /// The first revision of the same patient, site and side after the implant date.
+    revised_on: Option<Date>,
     status: FollowUp,
     status_at: Option<OffsetDateTime>,
     seen_at: Option<OffsetDateTime>,
@@ -406,8 +406,10 @@ impl Store {
     async fn matched_units(&self, recall: &RecallRow, registries: &[String], org: Option<&str>) -> Result<Vec<Unit>> {
         let mut q = Query::default();
         q.push(
-            "SELECT i.id, i.registry_id, i.organisation, i.patient_id, i.gtin, i.lot, i.serial, i.site, i.side, \
-             i.implanted_on, i.created_at, p.date_of_death, p.opted_out, \
+            "SELECT i.id, i.registry_id, i.organisation, i.patient_id, i.gtin, i.lot, i.serial, i.implanted_on, i.created_at, p.date_of_death, p.opted_out, \
+             (SELECT MIN(v.operated_on) FROM revised v WHERE v.patient_id = i.patient_id \
+              AND v.registry_id = i.registry_id AND v.site = i.site AND v.side = i.side \
+              AND v.operated_on > i.implanted_on), \
              (SELECT f.status FROM recall_followups f WHERE f.recall_id = ",
         )
         .bind(Param::Uuid(recall.id))
@@ -432,77 +434,18 @@ impl Store {
                         gtin: r.try_get(4)?,
                         lot: r.try_get(5)?,
                         serial: r.try_get(6)?,
-                        site: r.try_get(7)?,
-                        side: r.try_get(8)?,
-                        implanted_on: r.try_get(9)?,
-                        created_at: r.try_get(10)?,
-                        deceased_on: r.try_get(11)?,
-                        opted_out: r.try_get::<Option<bool>, _>(12)?.unwrap_or(false),
-                        status: follow_up(r.try_get(13)?)?,
-                        status_at: r.try_get(14)?,
-                        seen_at: r.try_get(15)?,
+                        implanted_on: r.try_get(7)?,
+                        created_at: r.try_get(8)?,
+                        deceased_on: r.try_get(9)?,
+                        opted_out: r.try_get::<Option<bool>, _>(10)?.unwrap_or(false),
+                        revised_on: r.try_get(11)?,
+                        status: follow_up(r.try_get(12)?)?,
+                        status_at: r.try_get(13)?,
+                        seen_at: r.try_get(14)?,
                     })
                 })
                 .collect::<Result<Vec<_>>>()
         })
-    }
-
-    /// When each unit was revised, if it was: the first revision operation of the same patient,
-    /// site and side strictly after the unit's implant date, read from the current revision of
-    /// the matched patients' records (as the outcome statistics read them).
-    async fn revisions(&self, units: &[Unit]) -> Result<HashMap<Uuid, Date>> {
-        let mut patients: Vec<Uuid> = units.iter().filter_map(|u| u.patient_id).collect();
-        patients.sort_unstable();
-        patients.dedup();
-        // (patient, site, side) → revision dates.
-        let mut revisions: HashMap<(Uuid, String, String), Vec<Date>> = HashMap::new();
-        let mut dictionaries: HashMap<(String, i32), tessera_domain::Dictionary> = HashMap::new();
-        let mut specs: HashMap<String, Option<OutcomeSpec>> = HashMap::new();
-        for chunk in patients.chunks(500) {
-            let mut q = Query::default();
-            q.push(
-                "SELECT r.patient_id, r.registry_id, r.form, r.dictionary_version, r.data FROM records r \
-                 WHERE r.revision = (SELECT MAX(x.revision) FROM records x WHERE x.id = r.id) AND r.patient_id IN (",
-            );
-            for (n, p) in chunk.iter().enumerate() {
-                if n > 0 {
-                    q.push(", ");
-                }
-                q.bind(Param::Uuid(*p));
-            }
-            q.push(")");
-            let rows: Vec<(Uuid, String, String, i32, String)> = on_db!(self, pool => {
-                bound!(q, sqlx::query_as).fetch_all(pool).await?
-            });
-            for (patient, registry, form, version, data) in rows {
-                let spec = specs.entry(registry.clone()).or_insert_with(|| OutcomeSpec::shipped(&registry));
-                let Some(procedure) = spec.as_ref().and_then(|s| s.form(&form)) else { continue };
-                if let std::collections::hash_map::Entry::Vacant(slot) = dictionaries.entry((registry.clone(), version))
-                {
-                    let id = RegistryId::parse(&registry).map_err(|e| StoreError::Corrupt(e.to_string()))?;
-                    slot.insert(self.dictionary(&id, version as u32).await?);
-                }
-                let Some(form_def) = dictionaries[&(registry.clone(), version)].form(&form) else { continue };
-                // A record the spec cannot read (a missing date or side) tells nothing about revision.
-                let Ok(facts) = procedure.read(&decode_values(form_def, &data)?) else { continue };
-                if facts.kind == ProcedureKind::Revision {
-                    revisions.entry((patient, procedure.site.clone(), facts.side)).or_default().push(facts.date);
-                }
-            }
-        }
-        let mut out = HashMap::new();
-        for u in units {
-            let (Some(p), Some(site), Some(side), Some(on)) = (u.patient_id, &u.site, &u.side, u.implanted_on) else {
-                continue;
-            };
-            if let Some(first) = revisions
-                .get(&(p, site.clone(), side.clone()))
-                .and_then(|dates| dates.iter().filter(|d| **d > on).min())
-            {
-                out.insert(u.implant_id, *first);
-            }
-        }
-        Ok(out)
     }
 
     /// A recall's counts over the registries `run` covers, in total and per (registry,
@@ -512,8 +455,7 @@ impl Store {
         let recall = self.recall_or_not_found(id).await?;
         let registries: Vec<String> = run.registries().iter().map(|r| r.as_str().to_owned()).collect();
         let units = self.matched_units(&recall, &registries, None).await?;
-        let revised = self.revisions(&units).await?;
-        let per_org = per_org_counts(&units, &revised);
+        let per_org = per_org_counts(&units);
         let sum = |f: fn(&OrgCounts) -> u64| per_org.iter().map(f).sum::<u64>();
         let (total, deceased) = (sum(|c| c.total), sum(|c| c.deceased));
         Ok(RecallCounts {
@@ -539,8 +481,7 @@ impl Store {
             .into_iter()
             .filter(|u| OdsCode::parse(&u.organisation).is_ok_and(|o| read.covers(&o)))
             .collect();
-        let revised = self.revisions(&units).await?;
-        Ok(per_org_counts(&units, &revised))
+        Ok(per_org_counts(&units))
     }
 
     /// How many units a recall reaches at each organisation, over the registries `run` covers:
@@ -580,7 +521,6 @@ impl Store {
         let recall = self.recall_or_not_found(id).await?;
         let registry = read.registry().as_str().to_owned();
         let units = self.matched_units(&recall, std::slice::from_ref(&registry), Some(org.as_str())).await?;
-        let revised = self.revisions(&units).await?;
         let mut patients: HashMap<Uuid, crate::PatientView> = HashMap::new();
         for p in units.iter().filter_map(|u| u.patient_id) {
             if let std::collections::hash_map::Entry::Vacant(slot) = patients.entry(p) {
@@ -602,7 +542,7 @@ impl Store {
                     lot: u.lot.clone(),
                     serial: u.serial.clone(),
                     implanted_on: u.implanted_on,
-                    revised_on: revised.get(&u.implant_id).copied(),
+                    revised_on: u.revised_on,
                     deceased_on: u.deceased_on,
                     opted_out: u.opted_out,
                     status: u.status,
@@ -811,7 +751,7 @@ impl Store {
 }
 
 /// Units counted per (registry, organisation), in that order.
-fn per_org_counts(units: &[Unit], revised: &HashMap<Uuid, Date>) -> Vec<OrgCounts> {
+fn per_org_counts(units: &[Unit]) -> Vec<OrgCounts> {
     let mut per_org: BTreeMap<(String, String), OrgCounts> = BTreeMap::new();
     for u in units {
         let c = per_org.entry((u.registry.clone(), u.organisation.clone())).or_insert_with(|| OrgCounts {
@@ -826,7 +766,7 @@ fn per_org_counts(units: &[Unit], revised: &HashMap<Uuid, Date>) -> Vec<OrgCount
             by_status: FollowUp::ALL.iter().map(|f| (*f, 0)).collect(),
         });
         c.total += 1;
-        if revised.contains_key(&u.implant_id) {
+        if u.revised_on.is_some() {
             c.revised += 1;
         } else {
             c.implanted += 1;

@@ -152,7 +152,7 @@ impl Store {
                 sealed.id()
             }
         };
-        let new = NewRecord::new(patient_id, write.org(), form, record, dictionary_version);
+        let new = NewRecord::new(write.registry(), patient_id, write.org(), form, record, dictionary_version);
         let record_id = new.id();
         writer.insert_records(&[new], None).await?;
         writer.audit(&[audit.target(format!("record:{record_id}"))]).await?;

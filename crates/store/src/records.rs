@@ -1,6 +1,7 @@
 //! Records and their revisions, and implanted components.
 
 use sqlx::Row;
+use tessera_domain::outcomes::{OutcomeSpec, Revised};
 use tessera_domain::{Form, OdsCode, RegistryId, ValidRecord};
 use time::{Date, OffsetDateTime};
 use uuid::Uuid;
@@ -16,6 +17,8 @@ pub struct NewRecord {
     pub(crate) form: String,
     pub(crate) dictionary_version: i32,
     pub(crate) data: String,
+    /// The revision operation it states, if any (see [`OutcomeSpec::revision_in`]).
+    pub(crate) revised: Option<Revised>,
 }
 
 /// Encodes a record's values compactly: a JSON array of canonical texts in the order of the
@@ -68,9 +71,10 @@ fn push_json_string(out: &mut String, s: &str) {
 }
 
 impl NewRecord {
-    /// A new record of `patient_id` at `organisation`, validated against `form` of dictionary
-    /// version `dictionary_version`.
+    /// A new record of `patient_id` at `organisation` in `registry`, validated against `form`
+    /// of dictionary version `dictionary_version`.
     pub fn new(
+        registry: &RegistryId,
         patient_id: Uuid,
         organisation: &OdsCode,
         form: &Form,
@@ -84,6 +88,7 @@ impl NewRecord {
             form: record.form().to_string(),
             dictionary_version: dictionary_version as i32,
             data: encode_values(form, record),
+            revised: OutcomeSpec::shipped_ref(registry.as_str()).and_then(|spec| spec.revision_in(record)),
         }
     }
 
@@ -248,6 +253,23 @@ impl Store {
             .bind(at)
             .execute(&mut *tx)
             .await?;
+            // The derived revision fact follows the current revision.
+            sqlx::query("DELETE FROM revised WHERE record_id = $1").bind(record_id).execute(&mut *tx).await?;
+            if let Some(v) = OutcomeSpec::shipped_ref(&registry).and_then(|spec| spec.revision_in(record)) {
+                sqlx::query(
+                    "INSERT INTO revised (record_id, revision, registry_id, patient_id, site, side, operated_on) \
+                     VALUES ($1, $2, $3, $4, $5, $6, $7)",
+                )
+                .bind(record_id)
+                .bind(latest + 1)
+                .bind(&registry)
+                .bind(patient_id)
+                .bind(&v.site)
+                .bind(&v.side)
+                .bind(v.date)
+                .execute(&mut *tx)
+                .await?;
+            }
             crate::audit::append_in_tx(&mut *tx, audit).await?;
             tx.commit().await?;
             latest + 1

@@ -285,6 +285,43 @@ impl Writer {
                 }
             }
         }
+        self.insert_revised(records).await
+    }
+
+    /// Writes the `revised` rows of the new records that are revision operations.
+    async fn insert_revised(&mut self, records: &[NewRecord]) -> Result<()> {
+        let registry = self.registry.as_str().to_owned();
+        let revised: Vec<(&NewRecord, &tessera_domain::outcomes::Revised)> =
+            records.iter().filter_map(|r| r.revised.as_ref().map(|v| (r, v))).collect();
+        if revised.is_empty() {
+            return Ok(());
+        }
+        const COLUMNS: &str = "revised (record_id, revision, registry_id, patient_id, site, side, operated_on)";
+        match &mut self.tx {
+            Tx::Postgres(tx) => {
+                let mut buf = CopyBuf::new(revised.len() * 80);
+                for (r, v) in &revised {
+                    buf.row(7).uuid(r.id).int4(1).text(&registry).uuid(r.patient_id);
+                    buf.text(&v.site).text(&v.side).date(Some(v.date));
+                }
+                copy_in(tx, &format!("COPY {COLUMNS} FROM STDIN (FORMAT binary)"), buf).await?;
+            }
+            Tx::Sqlite(tx) => {
+                for chunk in revised.chunks(CHUNK) {
+                    let mut qb = QueryBuilder::new(format!("INSERT INTO {COLUMNS} "));
+                    qb.push_values(chunk, |mut b, (r, v)| {
+                        b.push_bind(r.id)
+                            .push_bind(1i32)
+                            .push_bind(registry.as_str())
+                            .push_bind(r.patient_id)
+                            .push_bind(v.site.as_str())
+                            .push_bind(v.side.as_str())
+                            .push_bind(v.date);
+                    });
+                    qb.build().execute(&mut **tx).await?;
+                }
+            }
+        }
         Ok(())
     }
 

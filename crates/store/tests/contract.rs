@@ -113,7 +113,7 @@ async fn add_hip_for(f: &Fixture, version: u32, dict: &Dictionary, nhs: &str) ->
     let new_patient = NewPatient::seal(&patient, &cipher, key_version).unwrap();
     let form = dict.form("hip_primary").unwrap();
     let record = dict.validate(form, &hip("L", "27.4"), TODAY).unwrap();
-    let new_record = NewRecord::new(new_patient.id(), &OdsCode::parse("RRK").unwrap(), form, &record, version);
+    let new_record = NewRecord::new(&f.njr, new_patient.id(), &OdsCode::parse("RRK").unwrap(), form, &record, version);
     let mut w = f.store.writer(&f.njr).await.unwrap();
     w.insert_patients(std::slice::from_ref(&new_patient)).await.unwrap();
     w.insert_records(std::slice::from_ref(&new_record), None).await.unwrap();

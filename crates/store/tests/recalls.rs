@@ -30,6 +30,8 @@ on_both_databases!(
     a_standing_recall_picks_up_an_implant_added_after_it_and_shows_it_as_new_since_seen,
     references_are_unique_and_a_recall_closes_once,
     counts_cover_only_the_registries_of_the_callers_recall_power,
+    a_correction_of_the_revision_changes_whether_the_unit_counts_as_revised,
+    a_database_whose_revisions_were_never_derived_is_filled_once_at_start_up,
 );
 
 struct Fixture {
@@ -171,7 +173,7 @@ async fn person(f: &Fixture, p: &Person, operations: Vec<Operation>) -> (Vec<Uui
     for op in &operations {
         let form = f.dict.form(op.form).unwrap();
         let valid = f.dict.validate(form, &op.values, TODAY).unwrap();
-        let record = NewRecord::new(new_patient.id(), &ods(op.at), form, &valid, f.version);
+        let record = NewRecord::new(f.dict.registry(), new_patient.id(), &ods(op.at), form, &valid, f.version);
         let side = op.values[0].1;
         let on = Date::parse(op.values[1].1, &time::format_description::well_known::Iso8601::DATE).unwrap();
         for (gtin, lot) in &op.units {
@@ -580,4 +582,82 @@ async fn counts_cover_only_the_registries_of_the_callers_recall_power(db: &TestD
     assert!(store.recall_org_counts(&breast_only, id).await.unwrap().is_empty());
     let controller = grants(Role::Controller, "njr", Scope::All).recalls().unwrap();
     assert_eq!(store.recall_counts(&controller, id).await.unwrap().total, 3);
+}
+
+/// Fay: a hip primary on the left (GTIN, lot L9) and a left hip revision; answers the revision
+/// record's id.
+async fn fay(f: &Fixture) -> Uuid {
+    let (records, _) = person(
+        f,
+        &Person { nhs: "9990000069", family: "Fairley", died: "", opted_out: false },
+        vec![
+            Operation {
+                form: "hip_primary",
+                values: hip_primary("L", "2024-05-01"),
+                at: "RRK",
+                units: vec![(GTIN, Some("L9"))],
+            },
+            Operation { form: "hip_revision", values: hip_revision("L", "2025-01-10"), at: "RRK", units: vec![] },
+        ],
+    )
+    .await;
+    records[1]
+}
+
+async fn revised_count(store: &Store, id: Uuid) -> (u64, u64) {
+    let c = store.recall_counts(&run_recalls(), id).await.unwrap();
+    (c.total, c.revised)
+}
+
+async fn a_correction_of_the_revision_changes_whether_the_unit_counts_as_revised(db: &TestDb) {
+    let f = fixture(db).await;
+    let revision = fay(&f).await;
+    let store = &f.store;
+    let id = store.create_recall(&run_recalls(), &recall("FSN-9", GTIN, "L9"), &note("recall.create")).await.unwrap();
+    assert_eq!(revised_count(store, id).await, (1, 1));
+    let form = f.dict.form("hip_revision").unwrap();
+    let correct = async |side: &'static str, date: &'static str| {
+        let valid = f.dict.validate(form, &hip_revision(side, date), TODAY).unwrap();
+        store.correct_record(revision, form, &valid, f.version, "keyed wrongly").await.unwrap();
+    };
+    // The other hip: the unit is implanted again.
+    correct("R", "2025-01-10").await;
+    assert_eq!(revised_count(store, id).await, (1, 0));
+    // The same hip, but before the unit went in: not its revision.
+    correct("L", "2024-04-30").await;
+    assert_eq!(revised_count(store, id).await, (1, 0));
+    // The same day is not after it either.
+    correct("L", "2024-05-01").await;
+    assert_eq!(revised_count(store, id).await, (1, 0));
+    correct("L", "2024-05-02").await;
+    assert_eq!(revised_count(store, id).await, (1, 1));
+}
+
+async fn a_database_whose_revisions_were_never_derived_is_filled_once_at_start_up(db: &TestDb) {
+    let f = fixture(db).await;
+    let revision = fay(&f).await;
+    let store = &f.store;
+    let id = store.create_recall(&run_recalls(), &recall("FSN-9", GTIN, "L9"), &note("recall.create")).await.unwrap();
+    // A correction first, so that the fill must read the current revision, not the first.
+    let form = f.dict.form("hip_revision").unwrap();
+    let valid = f.dict.validate(form, &hip_revision("L", "2025-03-03"), TODAY).unwrap();
+    store.correct_record(revision, form, &valid, f.version, "date keyed wrongly").await.unwrap();
+    assert_eq!(revised_count(store, id).await, (1, 1));
+    // As a database written before migration 0009 looks: records, but no derived rows.
+    sql(store, &["DELETE FROM revised", "DELETE FROM derived_filled"]).await;
+    assert_eq!(revised_count(store, id).await, (1, 0), "counts read the derived table");
+    let reopened = Store::connect(db.url()).await.unwrap();
+    assert_eq!(revised_count(&reopened, id).await, (1, 1));
+    let rows = "SELECT COUNT(*) FROM revised WHERE operated_on = '2025-03-03'";
+    let count = async |s: &Store| -> i64 {
+        match s {
+            Store::Sqlite(pool) => sqlx::query_scalar(rows).fetch_one(pool).await.unwrap(),
+            Store::Postgres(pool) => sqlx::query_scalar(rows).fetch_one(pool).await.unwrap(),
+        }
+    };
+    assert_eq!(count(&reopened).await, 1, "the current revision's date");
+    // Once filled, starting again changes nothing.
+    sql(&reopened, &["DELETE FROM revised"]).await;
+    let again = Store::connect(db.url()).await.unwrap();
+    assert_eq!(revised_count(&again, id).await, (1, 0));
 }

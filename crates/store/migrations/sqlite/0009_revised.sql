@@ -1,0 +1,37 @@
+-- Revision operations kept beside the records they are read from, and indexes that answer a
+-- recall from the index alone (SQLite). Keep in step with
+-- migrations/postgres/0009_revised.sql: same tables, same columns, same constraints.
+
+-- One row per record whose current revision is a revision operation the registry's outcome
+-- specification can read (site, side, date): what a recall needs to tell a unit still implanted
+-- from one revised later (same patient, site and side, strictly after its implant date) without
+-- decoding records. Written in the same transaction as the record (import, synthetic data,
+-- entry) and replaced in the transaction of a correction; derived, so it can be rebuilt.
+CREATE TABLE revised (
+    record_id    BLOB NOT NULL PRIMARY KEY,
+    revision     INTEGER NOT NULL,
+    registry_id  TEXT NOT NULL,
+    patient_id   BLOB NOT NULL,
+    site         TEXT NOT NULL,
+    side         TEXT NOT NULL,
+    operated_on  TEXT NOT NULL,
+    FOREIGN KEY (record_id, revision) REFERENCES records(id, revision),
+    FOREIGN KEY (patient_id, registry_id) REFERENCES patients(id, registry_id)
+);
+CREATE INDEX revised_by_patient ON revised (patient_id, registry_id, site, side, operated_on);
+
+-- Derived tables filled from existing data once, after the migration that made them (records
+-- written before 0009 have no `revised` row until the store fills them at start-up).
+CREATE TABLE derived_filled (
+    name       TEXT PRIMARY KEY,
+    filled_at  TEXT NOT NULL
+);
+
+-- A recall's matched units from the index alone: every column the recall queries read of an
+-- implant follows the matching columns (gtin, lot, organisation, registry), so the ~1,000 units
+-- of a lot recall are read as a few contiguous index pages instead of one random table row each.
+DROP INDEX implants_by_gtin;
+CREATE INDEX implants_by_gtin ON implants (gtin, lot, organisation, registry_id, serial, expiry, manufactured,
+    implanted_on, patient_id, site, side, created_at, id);
+-- A matched unit's patient: alive or dead, opted out or not, from the index alone.
+CREATE INDEX patients_vital_status ON patients (id, registry_id, date_of_death, opted_out);
