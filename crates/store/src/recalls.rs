@@ -3,8 +3,9 @@
 //! follow-up of each affected unit.
 //!
 //! Matching is done in SQL with the `implants_by_gtin` and `implants_by_gtin_serial` indexes
-//! (migration 0008): every value of a recall's criteria is a bound parameter, never part of the
-//! SQL text. Counts only ever cover the registries of the caller's [`RunRecalls`]; a worklist
+//! (migration 0008) and, for the matched units themselves, the covering `implants_recall_units`
+//! and `patients_vital_status` (migration 0009): every value of a recall's criteria is a bound
+//! parameter, never part of the SQL text. Counts only ever cover the registries of the caller's [`RunRecalls`]; a worklist
 //! only the organisations of the caller's [`RecordsRead`]. Whether a unit has been revised (a
 //! later revision of the same patient, site and side, as the outcome statistics define it) is
 //! one indexed look-up per unit in the `revised` table (migration 0009), which every record

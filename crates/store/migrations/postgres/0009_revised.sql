@@ -30,9 +30,9 @@ CREATE TABLE derived_filled (
 -- A recall's matched units from the index alone: every column the recall queries read of an
 -- implant is included after the matching columns (gtin, lot, organisation, registry), so the
 -- ~1,000 units of a lot recall are read as a few contiguous index pages (an index-only scan)
--- instead of one random heap row each.
-DROP INDEX implants_by_gtin;
-CREATE INDEX implants_by_gtin ON implants (gtin, lot, organisation, registry_id)
+-- instead of one random heap row each. `implants_by_gtin` (0008) stays beside it: a whole
+-- GTIN's per-organisation count reads that narrower index (a third of the pages).
+CREATE INDEX implants_recall_units ON implants (gtin, lot, organisation, registry_id)
     INCLUDE (serial, expiry, manufactured, implanted_on, patient_id, site, side, created_at, id);
 -- A matched unit's patient: alive or dead, opted out or not, from the index alone.
 CREATE INDEX patients_vital_status ON patients (id, registry_id) INCLUDE (date_of_death, opted_out);
