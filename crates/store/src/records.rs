@@ -256,10 +256,7 @@ impl Store {
             // The derived revision fact follows the current revision.
             sqlx::query("DELETE FROM revised WHERE record_id = $1").bind(record_id).execute(&mut *tx).await?;
             if let Some(v) = OutcomeSpec::shipped_ref(&registry).and_then(|spec| spec.revision_in(record)) {
-                sqlx::query(
-                    "INSERT INTO revised (record_id, revision, registry_id, patient_id, site, side, operated_on) \
-                     VALUES ($1, $2, $3, $4, $5, $6, $7)",
-                )
+                sqlx::query(crate::revised::INSERT_REVISED)
                 .bind(record_id)
                 .bind(latest + 1)
                 .bind(&registry)

@@ -18,6 +18,12 @@ use uuid::Uuid;
 use crate::records::decode_values;
 use crate::{BeginWrite as _, Result, Store, StoreError, now, on_db};
 
+/// Writes one `revised` row; a row already there for the record is kept (another process's
+/// fill, or the record's own write, got there first).
+pub(crate) const INSERT_REVISED: &str = "INSERT INTO revised (record_id, revision, registry_id, patient_id, site, side, \
+                                         operated_on) VALUES ($1, $2, $3, $4, $5, $6, $7) \
+                                         ON CONFLICT (record_id) DO NOTHING";
+
 /// The name `derived_filled` records the fill under.
 const FILLED: &str = "revised";
 
@@ -81,10 +87,7 @@ impl Store {
                 }
             }
             for (record, revision, registry, patient, v) in &found {
-                sqlx::query(
-                    "INSERT INTO revised (record_id, revision, registry_id, patient_id, site, side, operated_on) \
-                     VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (record_id) DO NOTHING",
-                )
+                sqlx::query(INSERT_REVISED)
                 .bind(record)
                 .bind(revision)
                 .bind(registry)
