@@ -27,6 +27,12 @@
 //! (default 6), `--skip-sqlite`, `--skip-postgres`, `--skip-api` (recalls created and counted
 //! through the store only, no HTTP).
 //! PostgreSQL: `TESSERA_TEST_POSTGRES_URL` (default postgres://postgres@127.0.0.1:5432/postgres).
+//! To measure again without filling again, name a database to keep in
+//! `TESSERA_RECALL_BENCH_SQLITE_URL` or `TESSERA_RECALL_BENCH_POSTGRES_URL` and a directory in
+//! `TESSERA_RECALL_BENCH_DIR` (its master key and the safety officer's TOTP seed are kept there).
+//! The first run fills the database (it must exist on PostgreSQL and hold only this bench's
+//! data); later runs find its implants, sign the officer in again and start new recalls; it is
+//! never dropped.
 
 use std::path::Path;
 use std::time::{Duration, Instant};
@@ -187,10 +193,24 @@ async fn top_up(store: &Store, synthesised: u64, target: u64) -> String {
     note
 }
 
+/// The kept safety officer signed in again (password, then the TOTP code for now).
+async fn sign_in(base: &str, secret: &str) -> Browser {
+    let mut b = Browser::new(base);
+    b.get("/sign-in").await;
+    let r = b.post("/sign-in", &[("email", OFFICER), ("password", PASSWORD)]).await;
+    assert_eq!(r.location(), Some("/sign-in/verify"), "{}", r.body);
+    b.get("/sign-in/verify").await;
+    let seed = tessera_auth::totp::seed_from_base32(secret).unwrap();
+    let r = b.post("/sign-in/verify", &[("code", &tessera_auth::totp::code_at(&seed, now()))]).await;
+    assert_eq!(r.location(), Some("/"), "{}", r.body);
+    b
+}
+
 /// A fully signed-in safety officer: invited by the operator, password set, TOTP enrolled
 /// (which passes the second factor for this session), then granted `safety_officer` in both
-/// registries.
-async fn safety_officer(base: &str, outbox: &Path, link: &str, store: &Store) -> Browser {
+/// registries (for a year, so a kept database can be measured again). Answers the officer and
+/// the TOTP secret.
+async fn safety_officer(base: &str, outbox: &Path, link: &str, store: &Store) -> (Browser, String) {
     let mut operator = Browser::new(base);
     let (secret, factor) = operator.bootstrap_operator(link, "Bench Operator", "operator@ops.example", PASSWORD).await;
     let seed = tessera_auth::totp::seed_from_base32(&secret).unwrap();
@@ -238,7 +258,7 @@ async fn safety_officer(base: &str, outbox: &Path, link: &str, store: &Store) ->
                         .bind(&user)
                         .bind(registry)
                         .bind(now())
-                        .bind(now() + 86_400)
+                        .bind(now() + 365 * 86_400)
                         .execute($pool)
                         .await
                         .unwrap(),
@@ -250,7 +270,7 @@ async fn safety_officer(base: &str, outbox: &Path, link: &str, store: &Store) ->
             Store::Postgres(p) => insert!(p),
         }
     }
-    b
+    (b, secret)
 }
 
 /// Starts a recall of `gtin` (and only `lots`, if any) through `POST /api/v1/recalls`; answers its id.
@@ -328,45 +348,65 @@ struct Runs {
 
 async fn run(kind: &'static str, dir: &Path, patients: u64, seed: u64, n: Runs) -> Vec<Line> {
     let Runs { runs, warmup, whole_runs, target_implants, skip_api } = n;
-    let db = TestDb::of(kind).await;
-    let store = Store::connect(db.url()).await.unwrap();
-    let base_dir = dir.join(kind);
+    let kept = std::env::var(format!("TESSERA_RECALL_BENCH_{}_URL", kind.to_uppercase())).ok();
+    let (_db, url) = match kept {
+        Some(url) => (None, url),
+        None => {
+            let db = TestDb::of(kind).await;
+            let url = db.url().to_owned();
+            (Some(db), url)
+        }
+    };
+    let store = Store::connect(&url).await.unwrap();
+    let base_dir = match std::env::var("TESSERA_RECALL_BENCH_DIR") {
+        Ok(kept_dir) => Path::new(&kept_dir).join(kind),
+        Err(_) => dir.join(kind),
+    };
     std::fs::create_dir_all(&base_dir).unwrap();
     let key = base_dir.join("master.key");
-    write_new_master_key(&key).unwrap();
+    let implants = text_counts(&store, "SELECT 'implants', COUNT(*) FROM implants", &[]).await[0].1;
+    let reused = implants > 0 && key.exists();
+    if !reused {
+        write_new_master_key(&key).unwrap();
+    }
     let settings = Settings {
-        database_url: db.url().to_owned(),
+        database_url: url.clone(),
         master_key_file: key,
         web: WebSettings::default(),
         audit: Default::default(),
         base_dir: base_dir.clone(),
     };
-    let master = settings.master_key().unwrap();
-    for dict in tessera::shipped::dictionaries() {
-        store.load_dictionary(&dict, "toml", &master, &[]).await.unwrap();
-    }
-
-    // 1. Fill.
-    let world = World::new(SynthConfig::new(patients, seed));
-    let t = Instant::now();
-    let s = synth_to_store(&store, &master, &world, tessera::today(), false).await.unwrap();
-    let fill = t.elapsed().as_secs_f64();
-    println!(
-        "{kind:<10} synth_to_store: {} patients, {} records, {} implants in {fill:.0} s ({:.0} implants/s); load {}",
-        s.patients,
-        s.records,
-        s.implants,
-        s.implants as f64 / fill,
-        load()
-    );
-    let copies = top_up(&store, s.implants, target_implants).await;
-    let t = Instant::now();
-    exec(&store, if kind == "sqlite" { "ANALYZE" } else { "VACUUM ANALYZE" }).await;
-    println!(
-        "{kind:<10} {} in {:.0} s",
-        if kind == "sqlite" { "ANALYZE" } else { "VACUUM ANALYZE" },
-        t.elapsed().as_secs_f64()
-    );
+    // 1. Fill (unless a kept database is already filled).
+    let copies = if reused {
+        println!("{kind:<10} reusing the kept database: {implants} implants");
+        String::new()
+    } else {
+        let master = settings.master_key().unwrap();
+        for dict in tessera::shipped::dictionaries() {
+            store.load_dictionary(&dict, "toml", &master, &[]).await.unwrap();
+        }
+        let world = World::new(SynthConfig::new(patients, seed));
+        let t = Instant::now();
+        let s = synth_to_store(&store, &master, &world, tessera::today(), false).await.unwrap();
+        let fill = t.elapsed().as_secs_f64();
+        println!(
+            "{kind:<10} synth_to_store: {} patients, {} records, {} implants in {fill:.0} s ({:.0} implants/s); load {}",
+            s.patients,
+            s.records,
+            s.implants,
+            s.implants as f64 / fill,
+            load()
+        );
+        let copies = top_up(&store, s.implants, target_implants).await;
+        let t = Instant::now();
+        exec(&store, if kind == "sqlite" { "ANALYZE" } else { "VACUUM ANALYZE" }).await;
+        println!(
+            "{kind:<10} {} in {:.0} s",
+            if kind == "sqlite" { "ANALYZE" } else { "VACUUM ANALYZE" },
+            t.elapsed().as_secs_f64()
+        );
+        copies
+    };
 
     // 2. The recalls' criteria, from the data.
     let per_gtin = text_counts(&store, "SELECT gtin, COUNT(*) FROM implants GROUP BY gtin ORDER BY gtin", &[]).await;
@@ -411,7 +451,7 @@ async fn run(kind: &'static str, dir: &Path, patients: u64, seed: u64, n: Runs) 
     let state =
         tessera::server::build_state(&settings, store.clone(), &format!("http://localhost:{port}"), Clock::system())
             .unwrap();
-    let link = state.accounts().bootstrap_link().await.unwrap().unwrap();
+    let link = state.accounts().bootstrap_link().await.unwrap();
     let (tx, rx) = tokio::sync::oneshot::channel::<()>();
     let served = state.clone();
     let server = tokio::spawn(async move {
@@ -422,7 +462,15 @@ async fn run(kind: &'static str, dir: &Path, patients: u64, seed: u64, n: Runs) 
         .unwrap();
     });
     let base = format!("http://127.0.0.1:{port}");
-    let mut officer = safety_officer(&base, &base_dir.join("outbox"), &link, &store).await;
+    let seed_file = base_dir.join("officer.totp");
+    let mut officer = match link {
+        Some(link) => {
+            let (officer, secret) = safety_officer(&base, &base_dir.join("outbox"), &link, &store).await;
+            std::fs::write(&seed_file, secret).unwrap();
+            officer
+        }
+        None => sign_in(&base, &std::fs::read_to_string(&seed_file).expect("the kept officer's TOTP seed")).await,
+    };
     let cookie = format!("__Host-tessera-session={}", officer.session_cookie().unwrap());
 
     let manufacturer =
@@ -451,8 +499,8 @@ async fn run(kind: &'static str, dir: &Path, patients: u64, seed: u64, n: Runs) 
         };
         Recall { id, gtin: gtin.to_owned(), lots: lots.to_vec() }
     };
-    let lot_recall = create("BENCH-LOTS", &lot_gtin, &lots).await;
-    let whole_recall = create("BENCH-GTIN", &whole_gtin, &[]).await;
+    let lot_recall = create(&format!("BENCH-LOTS-{}", now()), &lot_gtin, &lots).await;
+    let whole_recall = create(&format!("BENCH-GTIN-{}", now()), &whole_gtin, &[]).await;
 
     // 4. Measure.
     let client = reqwest::Client::new();
@@ -644,20 +692,19 @@ async fn floor_counts(store: &Store, r: &Recall) -> (Duration, [Duration; 2], [u
          (SELECT MIN(v.operated_on) FROM revised v WHERE v.patient_id = i.patient_id \
           AND v.registry_id = i.registry_id AND v.site = i.site AND v.side = i.side \
           AND v.operated_on > i.implanted_on), \
-         (SELECT f.status FROM recall_followups f WHERE f.recall_id = $1 AND f.implant_id = i.id ORDER BY f.seq DESC LIMIT 1), \
-         (SELECT f.at FROM recall_followups f WHERE f.recall_id = $2 AND f.implant_id = i.id ORDER BY f.seq DESC LIMIT 1), \
-         s.seen_at FROM implants i \
+         f.status, f.at, s.seen_at FROM implants i \
          LEFT JOIN patients p ON p.id = i.patient_id AND p.registry_id = i.registry_id \
-         LEFT JOIN recall_seen s ON s.recall_id = $3 AND s.registry_id = i.registry_id AND s.organisation = i.organisation \
+         LEFT JOIN recall_followup_current f ON f.recall_id = $1 AND f.implant_id = i.id \
+         LEFT JOIN recall_seen s ON s.recall_id = $2 AND s.registry_id = i.registry_id AND s.organisation = i.organisation \
          WHERE {} ORDER BY i.registry_id, i.organisation, i.id",
-        matching(r, 4)
+        matching(r, 3)
     );
     macro_rules! run {
         ($pool:expr) => {{
             let t = Instant::now();
             sqlx::query(recall).bind(r.id).fetch_optional($pool).await.unwrap().expect("the recall");
             let t1 = t.elapsed();
-            let mut q = sqlx::query(sqlx::AssertSqlSafe(units)).bind(r.id).bind(r.id).bind(r.id).bind(&r.gtin);
+            let mut q = sqlx::query(sqlx::AssertSqlSafe(units)).bind(r.id).bind(r.id).bind(&r.gtin);
             for lot in &r.lots {
                 q = q.bind(lot);
             }

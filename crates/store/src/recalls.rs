@@ -411,14 +411,12 @@ impl Store {
              (SELECT MIN(v.operated_on) FROM revised v WHERE v.patient_id = i.patient_id \
               AND v.registry_id = i.registry_id AND v.site = i.site AND v.side = i.side \
               AND v.operated_on > i.implanted_on), \
-             (SELECT f.status FROM recall_followups f WHERE f.recall_id = ",
+             f.status, f.at, s.seen_at FROM implants i \
+             LEFT JOIN patients p ON p.id = i.patient_id AND p.registry_id = i.registry_id \
+             LEFT JOIN recall_followup_current f ON f.recall_id = ",
         )
         .bind(Param::Uuid(recall.id))
-        .push(" AND f.implant_id = i.id ORDER BY f.seq DESC LIMIT 1), (SELECT f.at FROM recall_followups f WHERE f.recall_id = ")
-        .bind(Param::Uuid(recall.id))
-        .push(" AND f.implant_id = i.id ORDER BY f.seq DESC LIMIT 1), s.seen_at FROM implants i \
-               LEFT JOIN patients p ON p.id = i.patient_id AND p.registry_id = i.registry_id \
-               LEFT JOIN recall_seen s ON s.recall_id = ")
+        .push(" AND f.implant_id = i.id LEFT JOIN recall_seen s ON s.recall_id = ")
         .bind(Param::Uuid(recall.id))
         .push(" AND s.registry_id = i.registry_id AND s.organisation = i.organisation WHERE ")
         .matching(&recall.criteria, registries, org)
@@ -643,6 +641,17 @@ impl Store {
             .bind(status.as_str())
             .bind(note)
             .bind(read.principal().user_id())
+            .bind(at)
+            .execute(&mut *tx)
+            .await?;
+            sqlx::query(
+                "INSERT INTO recall_followup_current (recall_id, implant_id, seq, status, at) VALUES ($1, $2, $3, $4, $5) \
+                 ON CONFLICT (recall_id, implant_id) DO UPDATE SET seq = excluded.seq, status = excluded.status, at = excluded.at",
+            )
+            .bind(id)
+            .bind(implant_id)
+            .bind(last.unwrap_or(0) + 1)
+            .bind(status.as_str())
             .bind(at)
             .execute(&mut *tx)
             .await?;

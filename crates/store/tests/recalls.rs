@@ -470,6 +470,10 @@ async fn a_worklist_whose_audit_event_cannot_be_stored_is_not_returned(db: &Test
     let r = store.set_followup(&read_at("RRK"), id, w.a[0], FollowUp::Contacted, None, &note("recall.followup")).await;
     assert!(r.is_err());
     assert!(store.followup_history(&read_at("RRK"), id, w.a[0]).await.unwrap().is_empty());
+    // Nor did the unit's current step change with it.
+    let c = store.recall_counts(&run_recalls(), id).await.unwrap();
+    let to_contact = c.per_org[0].by_status.iter().find(|(s, _)| *s == FollowUp::ToContact);
+    assert_eq!(to_contact, Some(&(FollowUp::ToContact, 2)));
     let r = store.create_recall(&run_recalls(), &recall("FSN-2", GTIN, ""), &note("recall.create")).await;
     assert!(r.is_err());
     assert_eq!(store.recalls().await.unwrap().len(), 1);

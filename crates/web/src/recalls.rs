@@ -149,6 +149,21 @@ async fn audit_counts(state: &AppState, run: &RunRecalls, id: Uuid) -> Result<()
     Ok(())
 }
 
+/// Runs `count` (a read of recall `id`'s counts) and appends its `recall.counts` event at the
+/// same time, on two connections, so the answer waits for the slower of the two rather than
+/// for both in turn (the event's commit waits for the disk). Both run to completion, and the
+/// counts are answered only if the event was stored: if it cannot be, no count leaves.
+async fn audited<T>(
+    state: &AppState,
+    run: &RunRecalls,
+    id: Uuid,
+    count: impl Future<Output = tessera_store::Result<T>>,
+) -> Result<T, WebError> {
+    let (counted, audited) = tokio::join!(count, audit_counts(state, run, id));
+    audited?;
+    counted.map_err(store_error)
+}
+
 /// Reads an organisation's worklist with the stated purpose; the store appends the audit event
 /// before it answers.
 async fn read_worklist(
@@ -483,8 +498,7 @@ async fn dashboard_page(
     };
     let (national, orgs) = match &run {
         Some(run) => {
-            let counts = store.recall_counts(run, id).await.map_err(store_error)?;
-            audit_counts(&state, run, id).await?;
+            let counts = audited(&state, run, id, store.recall_counts(run, id)).await?;
             let national = vec![
                 ("Matching implants".to_owned(), counts.total.to_string()),
                 ("Still implanted".to_owned(), counts.implanted.to_string()),
@@ -982,8 +996,7 @@ pub async fn api_counts(
     let id = uuid(&id)?;
     let run = caller.grants.recalls()?;
     let recall = recall_row(&state, id).await?;
-    let counts = state.accounts().store().recall_counts(&run, id).await.map_err(store_error)?;
-    audit_counts(&state, &run, id).await?;
+    let counts = audited(&state, &run, id, state.accounts().store().recall_counts(&run, id)).await?;
     Ok(Json(ApiCounts {
         recall: recall_out(&recall),
         total: counts.total,
@@ -1035,8 +1048,7 @@ pub async fn api_org_counts(
     let id = uuid(&id)?;
     let run = caller.grants.recalls()?;
     recall_row(&state, id).await?;
-    let counts = state.accounts().store().recall_org_counts(&run, id).await.map_err(store_error)?;
-    audit_counts(&state, &run, id).await?;
+    let counts = audited(&state, &run, id, state.accounts().store().recall_org_counts(&run, id)).await?;
     Ok(Json(counts.into_iter().map(|(organisation, implants)| ApiOrgCount { organisation, implants }).collect()))
 }
 

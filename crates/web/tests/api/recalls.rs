@@ -224,7 +224,7 @@ on_both! {
     }
 
     async fn a_worklist_without_a_purpose_shows_and_writes_nothing_with_one_writes_one_event_and_fails_without_audit(kind: &str) {
-        let Recall { app, mut a, seed_a, id, .. } = recall_world(kind).await;
+        let Recall { app, mut a, seed_a, mut s, id, .. } = recall_world(kind).await;
         let path = worklist(&id, "RAA");
         let head = || async { app.store.audit_head().await.unwrap().last_seq };
 
@@ -270,7 +270,18 @@ on_both! {
         assert!(csv.status.is_server_error() && !csv.body.contains(NHS_A));
         let api = a.get(&format!("/api/v1/recalls/{id}/worklist?registry=tst&organisation=RAA&purpose=recall_safety")).await;
         assert!(api.status.is_server_error() && !api.body.contains(NHS_A));
+        // The counts are read while their event is appended: they too leave only with it.
+        for counts in [format!("/api/v1/recalls/{id}"), format!("/api/v1/recalls/{id}/org-counts")] {
+            let r = s.get(&counts).await;
+            assert!(r.status.is_server_error(), "{counts}: {}", r.status);
+            assert!(!r.body.contains("\"total\"") && !r.body.contains("\"implants\""), "{counts}: {}", r.body);
+        }
+        let page = s.get(&format!("/recalls/{id}")).await;
+        assert!(page.status.is_server_error() && !page.body.contains("Matching implants"), "{}", page.status);
         accept_audit(&app.store).await;
+        let r = s.get(&format!("/api/v1/recalls/{id}")).await;
+        assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+        assert!(r.body.contains("\"total\":2"), "{}", r.body);
     }
 
     async fn follow_up_steps_are_recorded_and_kept_as_history(kind: &str) {
