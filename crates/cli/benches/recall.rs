@@ -4,8 +4,9 @@
 //!    topped up to `--implants` rows (default 10,000,000) by copies of the synthesised units
 //!    (same record, patient and GTIN; lot and serial suffixed `-k`, so the synthesised lots keep
 //!    their sizes), then `ANALYZE` (SQLite) / `VACUUM ANALYZE` (PostgreSQL).
-//! 2. From the data: the GTIN whose implant count is nearest 100,000 (a whole-GTIN recall), and
-//!    its largest synthesised lots, taken until their implants total about 1,000 (a lot recall).
+//! 2. From the data: the GTIN with the fewest implants among those with at least 100,000 (the
+//!    largest if none has; a whole-GTIN recall), and its largest synthesised lots, taken until
+//!    their implants total about 1,000 (a lot recall).
 //! 3. Both recalls created over HTTP by a safety officer (invited, password and TOTP through the
 //!    pages, a `safety_officer` grant in both registries), on the real server
 //!    (`tessera_web::serve`) on a random port.
@@ -410,8 +411,13 @@ async fn run(kind: &'static str, dir: &Path, patients: u64, seed: u64, n: Runs) 
 
     // 2. The recalls' criteria, from the data.
     let per_gtin = text_counts(&store, "SELECT gtin, COUNT(*) FROM implants GROUP BY gtin ORDER BY gtin", &[]).await;
-    let (whole_gtin, whole_n) =
-        per_gtin.iter().min_by_key(|(_, n)| (n - 100_000).abs()).cloned().expect("implants in the database");
+    let (whole_gtin, whole_n) = per_gtin
+        .iter()
+        .filter(|(_, n)| *n >= 100_000)
+        .min_by_key(|(_, n)| *n)
+        .or_else(|| per_gtin.iter().max_by_key(|(_, n)| *n))
+        .cloned()
+        .expect("implants in the database");
     let lot_gtin = whole_gtin.clone();
     let per_lot = text_counts(
         &store,
