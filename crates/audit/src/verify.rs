@@ -323,7 +323,7 @@ impl<'a> Verifier<'a> {
 /// it fails as in [`Verifier::finish`]; otherwise the caller found a fault in the event after
 /// them, which comes after any checkpoint failure found here.
 pub fn verify_leaves(
-    leaves: &[Hash],
+    leaves: &[&[Hash]],
     chain_head_at: &(dyn Fn(u64) -> Hash + Sync),
     checkpoints: &[SignedCheckpoint],
     key: &VerifyingKey,
@@ -334,7 +334,7 @@ pub fn verify_leaves(
             return Err(VerifyError::CheckpointsOutOfOrder { number: i + 2, tree_size: pair[1].checkpoint.tree_size });
         }
     }
-    let events = leaves.len() as u64;
+    let events = leaves.iter().map(|p| p.len() as u64).sum();
     let reached = checkpoints.partition_point(|c| c.checkpoint.tree_size <= events);
     let signed = if ended { (reached + 1).min(checkpoints.len()) } else { reached };
     let signatures = map_parallel(&checkpoints[..signed], |c| c.verify(key).is_ok());
@@ -374,16 +374,26 @@ pub fn verify_leaves(
 /// The Merkle roots over the first `size` leaves for each of `sizes` (ascending, none beyond
 /// `leaves`), and the root over all of them: subtrees of 2^[`PARALLEL_HEIGHT`] leaves on
 /// several threads, each keeping its partial tree at any size inside it, then joined in order.
-fn roots_at(leaves: &[Hash], sizes: &[u64]) -> (Vec<Hash>, Hash) {
-    let chunk = 1usize << PARALLEL_HEIGHT;
-    let parts: Vec<(u64, &[Hash])> = leaves.chunks(chunk).enumerate().map(|(j, c)| ((j * chunk) as u64, c)).collect();
-    let built = map_parallel(&parts, |&(start, part)| {
-        let (lo, hi) =
-            (sizes.partition_point(|&s| s <= start), sizes.partition_point(|&s| s <= start + part.len() as u64));
+fn roots_at(leaves: &[&[Hash]], sizes: &[u64]) -> (Vec<Hash>, Hash) {
+    let chunk = 1u64 << PARALLEL_HEIGHT;
+    // Where each piece starts in the whole sequence.
+    let starts: Vec<u64> = leaves
+        .iter()
+        .scan(0u64, |at, p| {
+            let start = *at;
+            *at += p.len() as u64;
+            Some(start)
+        })
+        .collect();
+    let total: u64 = leaves.iter().map(|p| p.len() as u64).sum();
+    let parts: Vec<(u64, u64)> =
+        (0..total.div_ceil(chunk)).map(|j| (j * chunk, ((j + 1) * chunk).min(total))).collect();
+    let built = map_parallel(&parts, |&(start, end)| {
+        let (lo, hi) = (sizes.partition_point(|&s| s <= start), sizes.partition_point(|&s| s <= end));
         let mut b = TreeBuilder::new();
         let mut partial = Vec::with_capacity(hi - lo);
         let mut k = lo;
-        for (i, leaf) in part.iter().enumerate() {
+        for (i, leaf) in in_range(leaves, &starts, start, end).enumerate() {
             b.push(*leaf);
             while k < hi && sizes[k] == start + i as u64 + 1 {
                 partial.push(b.clone());
@@ -401,6 +411,17 @@ fn roots_at(leaves: &[Hash], sizes: &[u64]) -> (Vec<Hash>, Hash) {
         whole = whole.followed_by(&b).expect("parts start at multiples of their size");
     }
     (roots, whole.root())
+}
+
+/// The leaves at positions `start..end` of the sequence held in `pieces` (each starting at
+/// the position in `starts`).
+fn in_range<'a>(pieces: &[&'a [Hash]], starts: &[u64], start: u64, end: u64) -> impl Iterator<Item = &'a Hash> {
+    let first = starts.partition_point(|&s| s <= start).saturating_sub(1);
+    pieces[first..].iter().zip(&starts[first..]).take_while(move |(_, at)| **at < end).flat_map(move |(piece, &at)| {
+        let lo = start.saturating_sub(at).min(piece.len() as u64) as usize;
+        let hi = (end - at).min(piece.len() as u64) as usize;
+        &piece[lo..hi]
+    })
 }
 
 /// Tells a swap from a deletion once [`Verifier::push`] has reported
@@ -520,7 +541,18 @@ mod tests {
         key: &VerifyingKey,
         ended: bool,
     ) -> Result<Option<VerifySummary>, VerifyError> {
-        verify_leaves(leaves, &|s| heads[s as usize], cps, key, ended).map(|s| ended.then_some(s))
+        // In uneven pieces, as a reader hands them over (a piece may be empty).
+        let mut pieces: Vec<&[Hash]> = Vec::new();
+        let mut rest = leaves;
+        for n in [0, 1, 7, 1000].into_iter().cycle() {
+            if rest.is_empty() {
+                break;
+            }
+            let (piece, tail) = rest.split_at(n.min(rest.len()));
+            pieces.push(piece);
+            rest = tail;
+        }
+        verify_leaves(&pieces, &|s| heads[s as usize], cps, key, ended).map(|s| ended.then_some(s))
     }
 
     #[test]

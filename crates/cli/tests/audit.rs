@@ -23,6 +23,7 @@ on_both_databases!(
     an_export_verifies_with_only_the_public_key_and_fails_after_one_changed_byte,
     two_writers_on_one_database_append_one_gap_free_sequence,
     an_event_that_cannot_be_encoded_is_refused_and_leaves_no_gap,
+    tampering_deep_in_a_long_log_is_found_at_the_first_changed_event,
 );
 
 fn note(i: u64) -> AuditNote {
@@ -53,12 +54,17 @@ struct Log {
 }
 
 impl Log {
-    async fn new(db: &TestDb) -> Log {
+    /// A Tessera directory on `db` with no events yet.
+    async fn empty(db: &TestDb) -> Log {
         let dir = tempfile::tempdir().unwrap();
         let config = dir.path().join("t/tessera.toml");
         ok(&tessera(&config, &["init", "--dir", dir.path().join("t").to_str().unwrap(), "--database-url", db.url()]));
         let store = Store::connect(db.url()).await.unwrap();
-        let log = Log { dir, config, store };
+        Log { dir, config, store }
+    }
+
+    async fn new(db: &TestDb) -> Log {
+        let log = Log::empty(db).await;
         for round in 0..4u64 {
             let count = if round == 3 { 20 } else { 100 };
             let notes: Vec<AuditNote> = (0..count).map(|i| note(round * 100 + i + 1)).collect();
@@ -221,6 +227,43 @@ fn blob(db: &TestDb, bytes: &[u8]) -> String {
         TestDb::Sqlite { .. } => format!("X'{}'", hex::encode(bytes)),
         TestDb::Postgres { .. } => format!("'\\x{}'::bytea", hex::encode(bytes)),
     }
+}
+
+async fn tampering_deep_in_a_long_log_is_found_at_the_first_changed_event(db: &TestDb) {
+    // 20,000 events: `audit verify` reads them as two streams (seq 1–10,000 and 10,001 on), each
+    // checked in several runs (4,096 rows on SQLite, about 3,000 on PostgreSQL), so the checks
+    // where runs and streams meet are the ones that find these.
+    let log = Log::empty(db).await;
+    for k in 0..20u64 {
+        let notes: Vec<AuditNote> = (1..=1000).map(|i| note(k * 1000 + i)).collect();
+        log.store.audit_append(&notes).await.unwrap();
+    }
+    assert!(ok(&log.run(&["audit", "checkpoint"])).contains("signed a checkpoint of 20000 events"));
+    let (passed, out) = log.verify();
+    assert!(
+        passed && out.contains("20000 events, 1 checkpoints, 20000 events covered by a signature, 0 after"),
+        "{out}"
+    );
+
+    log.drop_triggers().await;
+    log.sql("CREATE TABLE original AS SELECT * FROM audit_events WHERE seq IN (10001, 14097, 18000)").await;
+    log.sql("UPDATE audit_events SET action = 'record.export' WHERE seq = 18000").await;
+    log.assert_fails_at("event seq 18000");
+    // A second edit earlier in the same stream, at the first row of SQLite's second run of it:
+    // the first in the log is named, whichever run was checked first.
+    log.sql("UPDATE audit_events SET target = 'patient:00000000' WHERE seq = 14097").await;
+    log.assert_fails_at("event seq 14097");
+    for (seq, column) in [(18000, "action"), (14097, "target")] {
+        log.sql(&format!(
+            "UPDATE audit_events SET {column} = (SELECT {column} FROM original WHERE seq = {seq}) WHERE seq = {seq}"
+        ))
+        .await;
+    }
+    assert!(log.verify().0, "every field restored");
+    // The first event of the second stream deleted.
+    log.sql("DELETE FROM audit_events WHERE seq = 10001").await;
+    let out = log.assert_fails_at("event seq 10001");
+    assert!(out.contains("missing"), "{out}");
 }
 
 async fn deleting_an_event_is_found_at_its_sequence_number(db: &TestDb) {

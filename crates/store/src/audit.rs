@@ -691,7 +691,7 @@ impl Store {
         }
         let mut grown = tree.clone();
         *tree = tokio::task::spawn_blocking(move || {
-            grown.tree.extend_parallel(&joined.leaves);
+            grown.tree.extend_parallel(&joined.leaves.concat());
             grown.chain = Chain::resume(joined.last_seq, joined.head);
             grown
         })
@@ -740,13 +740,9 @@ impl Store {
         let (joined, head) = self.check_log(0, CHAIN_START, sizes).await?;
         tokio::task::spawn_blocking(move || {
             let ended = joined.stop.is_none();
-            let checked = tessera_audit::verify_leaves(
-                &joined.leaves,
-                &|size| joined.chain_head_at(size),
-                &checkpoints,
-                &key,
-                ended,
-            );
+            let pieces: Vec<&[Hash]> = joined.leaves.iter().map(Vec::as_slice).collect();
+            let checked =
+                tessera_audit::verify_leaves(&pieces, &|size| joined.chain_head_at(size), &checkpoints, &key, ended);
             match (checked, joined.stop) {
                 (Err(e), _) => Ok(Err(AuditFault::Verify(e))),
                 (Ok(_), Some(parallel::Stop::Fault(f))) => Ok(Err(f)),
