@@ -1,9 +1,11 @@
 //! Audit-trail benchmark, on SQLite and PostgreSQL:
-//! 1. **Sustained batched append rate with two writers** (two independent connection pools, as
-//!    two servers would have), each appending batches through `Store::audit_append` (hashing,
-//!    chaining, the head-row lock, triggers), against a floor measured in the same run: the
-//!    same rows by plain multi-row INSERT into a table of the same shape and indexes, with no
-//!    hashing, no head row and no triggers, by the same two writers.
+//! 1. **Sustained batched append rate with two writer processes** (this bench binary started
+//!    twice more with `--writer 0|1`, as two `tessera serve` processes on one database), each
+//!    appending batches through `Store::audit_append` (hashing, chaining, the head-row lock,
+//!    triggers), against a floor measured in the same run: the same rows by plain multi-row
+//!    INSERT into a table of the same shape and indexes, with no hashing, no head row and no
+//!    triggers, by two writer processes the same way (`--floor`). Both connect first and start
+//!    together; the time runs from the start until both have exited.
 //! 2. **`audit verify` of a large log** (default 10 million events): the same code as
 //!    `tessera audit verify`, run twice, against a floor of reading the same rows the same way
 //!    (`Store::audit_read_floor`: binary COPY on PostgreSQL, a streamed SELECT on SQLite, no
@@ -57,34 +59,69 @@ fn note(writer: u64, i: u64) -> AuditNote {
 
 /// Two writers appending `events` each in batches of `batch`; returns seconds.
 async fn ours(url: &str, events: u64, batch: u64) -> f64 {
-    let stores = [Store::connect(url).await.unwrap(), Store::connect(url).await.unwrap()];
-    let started = Instant::now();
-    let tasks: Vec<_> = stores
-        .iter()
-        .cloned()
-        .enumerate()
-        .map(|(w, store)| {
-            tokio::spawn(async move {
-                let mut i = 0;
-                while i < events {
-                    let n = batch.min(events - i);
-                    let notes: Vec<AuditNote> = (i..i + n).map(|j| note(w as u64, j)).collect();
-                    store.audit_append(&notes).await.unwrap();
-                    i += n;
-                }
-            })
+    // Connected (and so migrated) before the writers start, so they do not race to migrate.
+    let store = Store::connect(url).await.unwrap();
+    let secs = two_processes(false, url, events, batch);
+    let head = store.audit_head().await.unwrap();
+    assert_eq!(head.last_seq, 2 * events, "one gap-free sequence");
+    store.close().await;
+    secs
+}
+
+/// One writer process (this bench run again with `--writer W`): connects, says "ready", waits
+/// for a line on standard input, then appends `events` events in batches through the store (or,
+/// with `--floor`, inserts the same rows plainly into the floor's table) and exits.
+async fn writer(w: u64, floor: bool, url: &str, events: u64, batch: u64) {
+    use std::io::Write as _;
+    let store = Store::connect(url).await.unwrap();
+    println!("ready");
+    std::io::stdout().flush().unwrap();
+    let mut go = String::new();
+    std::io::stdin().read_line(&mut go).unwrap();
+    let mut i = 0;
+    while i < events {
+        let n = batch.min(events - i);
+        let notes: Vec<AuditNote> = (i..i + n).map(|j| note(w, j)).collect();
+        if floor {
+            insert_plain(&store, w * events + i, &notes).await;
+        } else {
+            store.audit_append(&notes).await.unwrap();
+        }
+        i += n;
+    }
+    store.close().await;
+}
+
+/// Two writer processes appending at once, as two `tessera serve` processes do: both connect
+/// first, then start together; the seconds from the start until both have exited.
+fn two_processes(floor: bool, url: &str, events: u64, batch: u64) -> f64 {
+    use std::io::{BufRead as _, Write as _};
+    use std::process::{Command, Stdio};
+    let exe = std::env::current_exe().unwrap();
+    let mut children: Vec<_> = (0..2u64)
+        .map(|w| {
+            let mut c = Command::new(&exe);
+            c.args(["--writer", &w.to_string(), "--events", &events.to_string(), "--batch", &batch.to_string()]);
+            if floor {
+                c.arg("--floor");
+            }
+            c.env("TESSERA_AUDIT_BENCH_WRITER_URL", url).stdin(Stdio::piped()).stdout(Stdio::piped());
+            c.spawn().unwrap()
         })
         .collect();
-    for t in tasks {
-        t.await.unwrap();
+    for c in &mut children {
+        let mut line = String::new();
+        std::io::BufReader::new(c.stdout.as_mut().unwrap()).read_line(&mut line).unwrap();
+        assert_eq!(line.trim(), "ready", "a writer process did not start");
     }
-    let secs = started.elapsed().as_secs_f64();
-    let head = stores[0].audit_head().await.unwrap();
-    assert_eq!(head.last_seq, 2 * events, "one gap-free sequence");
-    for s in &stores {
-        s.close().await;
+    let started = Instant::now();
+    for c in &mut children {
+        writeln!(c.stdin.as_mut().unwrap(), "go").unwrap();
     }
-    secs
+    for mut c in children {
+        assert!(c.wait().unwrap().success(), "a writer process failed");
+    }
+    started.elapsed().as_secs_f64()
 }
 
 /// The floor: the same rows by plain INSERT into a table of the same shape, no hashing, no
@@ -100,39 +137,16 @@ async fn floor(url: &str, events: u64, batch: u64) -> f64 {
         "CREATE INDEX audit_floor_by_target ON audit_floor (target) WHERE target IS NOT NULL".into(),
         "CREATE INDEX audit_floor_by_actor ON audit_floor (actor)".into(),
     ];
-    let stores = [Store::connect(url).await.unwrap(), Store::connect(url).await.unwrap()];
+    let store = Store::connect(url).await.unwrap();
     for sql in ddl {
-        match &stores[0] {
+        match &store {
             Store::Sqlite(p) => sqlx::raw_sql(sqlx::AssertSqlSafe(sql)).execute(p).await.map(|_| ()),
             Store::Postgres(p) => sqlx::raw_sql(sqlx::AssertSqlSafe(sql)).execute(p).await.map(|_| ()),
         }
         .unwrap();
     }
-    let started = Instant::now();
-    let tasks: Vec<_> = stores
-        .iter()
-        .cloned()
-        .enumerate()
-        .map(|(w, store)| {
-            tokio::spawn(async move {
-                let mut i = 0;
-                while i < events {
-                    let n = batch.min(events - i);
-                    let notes: Vec<AuditNote> = (i..i + n).map(|j| note(w as u64, j)).collect();
-                    insert_plain(&store, w as u64 * events + i, &notes).await;
-                    i += n;
-                }
-            })
-        })
-        .collect();
-    for t in tasks {
-        t.await.unwrap();
-    }
-    let secs = started.elapsed().as_secs_f64();
-    for s in &stores {
-        s.close().await;
-    }
-    secs
+    store.close().await;
+    two_processes(true, url, events, batch)
 }
 
 macro_rules! plain_insert {
@@ -271,6 +285,11 @@ async fn verify_large(kind: &str, url: &str, n: u64) {
 async fn main() {
     let events = arg("--events").unwrap_or(250_000);
     let batch = arg("--batch").unwrap_or(1000);
+    if let Some(w) = arg("--writer") {
+        let url = std::env::var("TESSERA_AUDIT_BENCH_WRITER_URL").expect("the database of a writer process");
+        writer(w, flag("--floor"), &url, events, batch).await;
+        return;
+    }
     let verify_events = arg("--verify-events").unwrap_or(10_000_000);
     let mut kinds = Vec::new();
     if !flag("--skip-sqlite") {
