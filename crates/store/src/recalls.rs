@@ -631,13 +631,14 @@ impl Store {
                     .bind(implant_id)
                     .fetch_one(&mut *tx)
                     .await?;
+            let seq = last.unwrap_or(0) + 1;
             sqlx::query(
                 "INSERT INTO recall_followups (recall_id, implant_id, seq, status, note, by_user, at) \
                  VALUES ($1, $2, $3, $4, $5, $6, $7)",
             )
             .bind(id)
             .bind(implant_id)
-            .bind(last.unwrap_or(0) + 1)
+            .bind(seq)
             .bind(status.as_str())
             .bind(note)
             .bind(read.principal().user_id())
@@ -650,7 +651,7 @@ impl Store {
             )
             .bind(id)
             .bind(implant_id)
-            .bind(last.unwrap_or(0) + 1)
+            .bind(seq)
             .bind(status.as_str())
             .bind(at)
             .execute(&mut *tx)
