@@ -125,3 +125,31 @@ fn the_master_key_is_created_owner_only_and_refused_if_others_can_read_it() {
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("readable by its owner only"));
 }
+
+#[test]
+fn synth_refuses_more_patients_than_test_nhs_numbers_with_a_message_not_a_panic() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("tessera.toml");
+    ok(&tessera(&config, &["init", "--dir", dir.path().to_str().unwrap()]));
+    let out_file = dir.path().join("hips.csv");
+    let out = tessera(
+        &config,
+        &[
+            "synth",
+            "--form",
+            "hip_primary",
+            "--rows",
+            "10",
+            "--patients",
+            "3000000",
+            "--out",
+            out_file.to_str().unwrap(),
+        ],
+    );
+    assert!(!out.status.success());
+    assert_eq!(out.status.code(), Some(1), "an error exit, not a panic (101)");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("at most 900000 per registry"), "{err}");
+    assert!(!err.contains("panicked"), "{err}");
+    assert!(!out_file.exists(), "nothing is written");
+}

@@ -169,6 +169,10 @@ pub struct World {
     nhs_permutation: (u64, u64),
 }
 
+/// The most patients one registry of a synthetic world can have: 100,000 blocks of nine valid
+/// test NHS numbers (999…).
+pub const MAX_PATIENTS_PER_REGISTRY: u64 = 900_000;
+
 impl World {
     /// Builds the world for `config`.
     pub fn new(config: SynthConfig) -> Self {
@@ -254,7 +258,7 @@ impl World {
     /// not make the check digit 10 — changing the 9th digit moves the weighted sum by 2 each
     /// step, so at most one of the ten is unusable and nine always remain.
     fn nhs_number(&self, registry_salt: u64, k: u64) -> Option<NhsNumber> {
-        const BLOCKS: u64 = 100_000;
+        const BLOCKS: u64 = MAX_PATIENTS_PER_REGISTRY / 9;
         let (a, c) = self.nhs_permutation;
         let q = k / 9;
         if q >= BLOCKS {
@@ -279,6 +283,25 @@ impl World {
     /// patients are numbered densely (which keeps NHS numbers unique within a registry).
     pub fn registry_of(&self, index: u64) -> &'static str {
         if self.is_breast(index) { "bcir" } else { "njr" }
+    }
+
+    /// Why this world cannot be generated, if it cannot: one of its registries would need more
+    /// patients than there are test NHS numbers to give them ([`MAX_PATIENTS_PER_REGISTRY`]).
+    /// Check it before asking for patients: [`World::patient`] panics past that limit.
+    pub fn capacity_problem(&self) -> Option<String> {
+        let every = self.breast_every();
+        let n = self.config.patients;
+        let breast = if every == u64::MAX { 0 } else { n / every };
+        let joint = n - breast;
+        [("joint replacement", joint), ("breast implant", breast)].into_iter().find_map(|(name, count)| {
+            (count > MAX_PATIENTS_PER_REGISTRY).then(|| {
+                format!(
+                    "{n} patients would put {count} in the {name} registry, but the synthetic test NHS \
+                     numbers (999…) give at most {MAX_PATIENTS_PER_REGISTRY} per registry: ask for fewer \
+                     patients or change the registries' shares"
+                )
+            })
+        })
     }
 
     fn breast_every(&self) -> u64 {
@@ -909,6 +932,18 @@ mod tests {
             assert!(p.nhs_number.is_test_number());
             assert!(seen.insert((p.registry, p.nhs_number.digits())), "duplicate at {i}");
         }
+    }
+
+    #[test]
+    fn a_world_too_big_for_the_test_nhs_numbers_says_so_before_any_patient_is_drawn() {
+        assert_eq!(World::new(SynthConfig::new(1_000_000, 1)).capacity_problem(), None);
+        let hips_only = SynthConfig { hip_share: 1.0, breast_share: 0.0, ..SynthConfig::new(900_001, 1) };
+        let problem = World::new(hips_only).capacity_problem().expect("900,001 joint patients are too many");
+        assert!(problem.contains("900001 in the joint replacement registry"), "{problem}");
+        let last_fitting = SynthConfig { hip_share: 1.0, breast_share: 0.0, ..SynthConfig::new(900_000, 1) };
+        let w = World::new(last_fitting);
+        assert_eq!(w.capacity_problem(), None);
+        assert!(w.patient(899_999).nhs_number.is_test_number());
     }
 
     #[test]
