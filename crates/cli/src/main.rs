@@ -452,9 +452,6 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             let config =
                 SynthConfig { hip_share, breast_share, second_joint_share, ..SynthConfig::new(patients, seed) };
             let world = World::new(config);
-            if let Some(problem) = world.capacity_problem() {
-                bail!(problem);
-            }
             let started = std::time::Instant::now();
             if let (Some(form), Some(out)) = (form, out) {
                 let dicts = shipped::dictionaries();
@@ -536,9 +533,6 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             }
             println!("{}", tessera::catalogue_cli::load_shipped(&store).await?);
             let world = World::new(SynthConfig::new(patients, seed));
-            if let Some(problem) = world.capacity_problem() {
-                bail!(problem);
-            }
             let started = std::time::Instant::now();
             report_synth(&synth_to_store(&store, &master, &world, today(), true).await?, started);
             print_stats(&store).await?;

@@ -109,6 +109,15 @@ pub fn catalogue_products(world: &World) -> Vec<tessera_store::Product> {
         .collect()
 }
 
+/// Refuses a world whose registries need more synthetic test NHS numbers than there are, before
+/// anything is written (drawing such a patient would panic).
+fn check_capacity(world: &World) -> anyhow::Result<()> {
+    match world.capacity_problem() {
+        Some(problem) => anyhow::bail!(problem),
+        None => Ok(()),
+    }
+}
+
 /// Generates the world's patients into the store, one transaction per registry. Both registries
 /// must be loaded; a registry that already has patients is skipped (and named in the summary).
 pub async fn synth_to_store(
@@ -118,6 +127,7 @@ pub async fn synth_to_store(
     today: Date,
     progress: bool,
 ) -> anyhow::Result<SynthSummary> {
+    check_capacity(world)?;
     store.upsert_organisations(&world.organisations).await?;
     store.upsert_products(&catalogue_products(world)).await?;
     let mut summary = SynthSummary::default();
@@ -243,6 +253,7 @@ fn csv_row(world: &World, p: &SynthPatient, r: &tessera_synth::SynthRecord, head
 
 /// Writes one import-ready CSV per registry and form into `dir`; returns the files written.
 pub fn synth_to_csv(world: &World, dictionaries: &[Dictionary], dir: &Path) -> anyhow::Result<Vec<(PathBuf, u64)>> {
+    check_capacity(world)?;
     std::fs::create_dir_all(dir)?;
     let orgs = dir.join("organisations.csv");
     write_organisations_csv(world, &orgs)?;
@@ -278,6 +289,7 @@ pub fn synth_to_csv(world: &World, dictionaries: &[Dictionary], dir: &Path) -> a
 /// Writes `rows` records of one form of one registry (for benchmarks and tests), and
 /// `organisations.csv` beside it; returns the number of distinct patients in it.
 pub fn synth_form_csv(world: &World, dict: &Dictionary, form: &str, rows: u64, path: &Path) -> anyhow::Result<u64> {
+    check_capacity(world)?;
     write_organisations_csv(world, &path.with_file_name("organisations.csv"))?;
     let header = csv_header(dict, form);
     let mut w = csv::Writer::from_path(path)?;
